@@ -1,0 +1,154 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Baselines the fused op is measured against, all taking the op's own inputs.
+
+* ``eager``: the data flow of the reference MeMViT attention: logits over the concatenated
+  keys, then the decomposed relative positions added slice by slice (one broadcast add per
+  axis per segment into a view of the logits), softmax, ``@ v`` plus the residual.
+* ``sdpa_mask``: the per-query tables expanded into a materialised ``(B, H, Nq, Nk)`` bias,
+  then ``F.scaled_dot_product_attention(attn_mask=bias)``.
+* ``augqk_sdpa``: the augmented-QK identity on stock SDPA: ``[scale*q | tables]`` against
+  ``[k | one-hot bins]`` with scale 1 (exact bias gradients come out of dq).
+* ``flex``: ``flex_attention`` (compiled) with a ``score_mod`` gathering the same tables.
+
+Every baseline starts from q, k/v per segment and the rel-pos tables, so every row of a
+benchmark measures "inputs -> output" (and "grad -> all input grads").
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from memvit_ext import KVSegment, RelPos, query_bias_tables
+from memvit_ext.reference import residual_of
+from memvit_ext.rel_pos import (
+    key_bin_onehot,
+    memory_temporal_index,
+    spatial_distance_index,
+    temporal_distance_index,
+)
+
+
+def eager(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
+          scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+    """Materialised logits with the bias added per segment and axis, as the reference does."""
+    B, H, Nq, d = q.shape
+    scale = d ** -0.5 if scale is None else scale
+    qt, qh, qw = q_thw
+    c = int(q_has_cls)
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    attn = (q @ k.transpose(-2, -1)) * scale
+    if rel_pos is not None:
+        r_q = q[:, :, c:].reshape(B, H, qt, qh, qw, d)
+        memory, n_mem = segments[:-1], len(segments) - 1
+        slots = sum(s.thw[0] for s in memory)
+        start, first_slot = 0, 0
+        for i, seg in enumerate(segments):
+            is_mem = i < n_mem
+            kt, kh, kw = seg.thw
+            table_h, table_w, table_t = ((rel_pos.mem_h, rel_pos.mem_w, rel_pos.mem_t) if is_mem
+                                         else (rel_pos.h, rel_pos.w, rel_pos.t))
+            lo, hi = start + int(seg.has_cls), start + seg.k.shape[2]
+            view = attn[:, :, c:, lo:hi].view(B, H, qt, qh, qw, kt, kh, kw)
+            if table_h is not None:
+                Rh = table_h[spatial_distance_index(qh, kh, q.device)]
+                rel_h = torch.einsum("bythwc,hkc->bythwk", r_q, Rh)
+                view = view + rel_h[:, :, :, :, :, None, :, None]
+            if table_w is not None:
+                Rw = table_w[spatial_distance_index(qw, kw, q.device)]
+                rel_w = torch.einsum("bythwc,wkc->bythwk", r_q, Rw)
+                view = view + rel_w[:, :, :, :, :, None, None, :]
+            if table_t is not None:
+                index = (memory_temporal_index(qt, first_slot, kt, slots, rel_pos.mem_t_stride, q.device) if is_mem
+                         else temporal_distance_index(qt, kt, q.device))
+                rel_t = torch.einsum("bythwc,tkc->bythwk", r_q, table_t[index])
+                view = view + rel_t[:, :, :, :, :, :, None, None]
+            attn[:, :, c:, lo:hi] = view.reshape(B, H, qt * qh * qw, kt * kh * kw)
+            start = hi
+            if is_mem:
+                first_slot += kt
+    attn = attn.softmax(dim=-1)
+    return attn @ v + residual_of(q, q_has_cls)
+
+
+def _bins(q, q_thw, segments, rel_pos, q_has_cls):
+    tables, offsets = query_bias_tables(q, q_thw, q_has_cls, segments, rel_pos)
+    kv_thw = [x for s in segments for x in s.thw]
+    kv_cls = [int(s.has_cls) for s in segments]
+    return tables, offsets, kv_thw, kv_cls
+
+
+def sdpa_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
+              scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+    """SDPA with the bias materialised (last dim padded to a multiple of 8 for the GPU kernels)."""
+    tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    mask = None
+    if tables is not None:
+        onehot = key_bin_onehot(kv_thw, kv_cls, offsets, tables.shape[-1], q.device, tables.dtype)
+        n = k.shape[2]
+        padded = (n + 7) // 8 * 8
+        onehot = F.pad(onehot, (0, 0, 0, padded - n))
+        mask = (tables @ onehot.T).to(q.dtype)[..., :n]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    return out + residual_of(q, q_has_cls)
+
+
+def augqk_sdpa(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
+               scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+    """The augmented-QK identity on stock SDPA (scale folded into q, tables appended)."""
+    d = q.shape[-1]
+    scale = d ** -0.5 if scale is None else scale
+    tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    q_aug, k_aug = q * scale, k
+    if tables is not None:
+        onehot = key_bin_onehot(kv_thw, kv_cls, offsets, tables.shape[-1], q.device, q.dtype)
+        extra = (-(d + tables.shape[-1])) % 8  # keep the augmented dim a multiple of 8
+        q_aug = torch.cat([q_aug, tables.to(q.dtype), q.new_zeros(*q.shape[:3], extra)], dim=-1)
+        k_aug = torch.cat([k, onehot.expand(*k.shape[:2], -1, -1), k.new_zeros(*k.shape[:3], extra)], dim=-1)
+    out = F.scaled_dot_product_attention(q_aug, k_aug, v, scale=1.0)
+    return out + residual_of(q, q_has_cls)
+
+
+_FLEX_CACHE: dict = {}
+
+
+def flex(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
+         scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+    """FlexAttention with a score_mod adding the three table entries of each key (compiled once)."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    compiled = _FLEX_CACHE.setdefault("flex", torch.compile(flex_attention, dynamic=False))
+    if tables is None:
+        out = compiled(q, k, v, scale=scale)
+        return out + residual_of(q, q_has_cls)
+    n_bins = tables.shape[-1]
+    # Per key: its three bin columns; a zero column (index n_bins) for cls keys / missing axes.
+    bins = torch.full((k.shape[2], 3), n_bins, dtype=torch.int32, device=q.device)
+    start = 0
+    for s in range(len(segments)):
+        t, h, w = kv_thw[3 * s: 3 * s + 3]
+        n, c = t * h * w, kv_cls[s]
+        token = torch.arange(n, device=q.device)
+        for axis, coord in enumerate((token // (h * w), token // w % h, token % w)):
+            if offsets[3 * s + axis] >= 0:
+                bins[start + c: start + c + n, axis] = (offsets[3 * s + axis] + coord).to(torch.int32)
+        start += c + n
+    padded = F.pad(tables, (0, 1))  # the zero column
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        return (score + padded[b, h, q_idx, bins[kv_idx, 0]] + padded[b, h, q_idx, bins[kv_idx, 1]]
+                + padded[b, h, q_idx, bins[kv_idx, 2]])
+
+    out = compiled(q, k, v, score_mod=score_mod, scale=scale)
+    return out + residual_of(q, q_has_cls)

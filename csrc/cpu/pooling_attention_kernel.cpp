@@ -1,0 +1,468 @@
+// Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+//
+// CPU kernels of memvit_ext::pooling_attention (forward) and _backward, flash-attention style:
+// a task owns a block of queries of one (batch, head) and streams over the key segments in
+// chunks, in place (no concatenation): logits of the block against one chunk (GEMM), the
+// decomposed bias added from the per-query tables, online softmax, P.V accumulated (GEMM).
+// Nothing of size Nq x Nk is ever allocated; the backward recomputes P from the saved
+// logsumexp and returns the per-query table gradients as plain row sums (no scatter, no atomics).
+//
+// Chunks are whole (h, w) planes of a segment (plus its cls token), so the bias of a chunk is,
+// per query row, "one scalar per plane (t) + one vector per plane (h, w)": two vectorized adds
+// per plane instead of three gathers per logit.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/irange.h>
+#include <torch/library.h>
+
+#include <ATen/OpMathType.h>
+
+#include <algorithm>
+#include <numeric>
+#include <limits>
+#include <vector>
+
+#include "cpu/vec_math.h"
+#include "pooling_attention.h"
+
+namespace memvit {
+namespace {
+
+constexpr int64_t kBlockRowsForward = 128;
+constexpr int64_t kBlockRowsBackward = 64;
+constexpr int64_t kChunkKeys = 512;  // target keys per chunk (at least one plane)
+
+// ---------------------------------------------------------------------------- GEMM helpers
+// Row-major matrices with leading dimensions; MKL/OpenBLAS through ATen, single-threaded
+// inside the parallel region.
+template <typename T>
+at::Tensor matrix(const T* data, int64_t rows, int64_t cols, int64_t ld) {
+  return at::from_blob(const_cast<T*>(data), {rows, cols}, {ld, 1},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+}
+
+// C = alpha * A B^T + beta C, with A (m x k), B (n x k).
+template <typename T>
+void gemm_abt(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+              T* c, int64_t ldc) {
+  auto out = matrix(c, m, n, ldc);
+  at::addmm_out(out, out, matrix(a, m, k, lda), matrix(b, n, k, ldb).t(), beta, alpha);
+}
+
+// C = alpha * A B + beta C, with A (m x k), B (k x n).
+template <typename T>
+void gemm_ab(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+             T* c, int64_t ldc) {
+  auto out = matrix(c, m, n, ldc);
+  at::addmm_out(out, out, matrix(a, m, k, lda), matrix(b, k, n, ldb), beta, alpha);
+}
+
+// C = alpha * A^T B + beta C, with A (k x m), B (k x n).
+template <typename T>
+void gemm_atb(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+              T* c, int64_t ldc) {
+  auto out = matrix(c, m, n, ldc);
+  at::addmm_out(out, out, matrix(a, k, m, lda).t(), matrix(b, k, n, ldb), beta, alpha);
+}
+
+// ---------------------------------------------------------------------------- layout
+// A 4-D (B, H, N, D) tensor with unit last stride.
+template <typename T>
+struct Rows {
+  const T* data = nullptr;
+  int64_t sb = 0, sh = 0, sn = 0;
+  const T* at(int64_t b, int64_t h, int64_t n) const { return data + b * sb + h * sh + n * sn; }
+};
+
+template <typename T>
+Rows<T> rows_of(const at::Tensor& t) {
+  TORCH_INTERNAL_ASSERT(t.stride(3) == 1 || t.size(3) == 1);
+  return {t.const_data_ptr<T>(), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// A chunk: keys [start, start + count) of one segment = optional cls + whole planes.
+struct Chunk {
+  int seg = 0;
+  int64_t start = 0, count = 0;
+  int64_t first_plane = 0, planes = 0;
+  bool has_cls = false;
+};
+
+std::vector<Chunk> plan_chunks(const ProblemDesc& p) {
+  std::vector<Chunk> chunks;
+  for (const auto s : c10::irange(p.segments.size())) {
+    const auto& seg = p.segments[s];
+    const int64_t plane = static_cast<int64_t>(seg.h) * seg.w;
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkKeys / plane);
+    for (int64_t first = 0; first < seg.t; first += per_chunk) {
+      Chunk c;
+      c.seg = static_cast<int>(s);
+      c.first_plane = first;
+      c.planes = std::min<int64_t>(per_chunk, seg.t - first);
+      c.has_cls = first == 0 && seg.cls;
+      c.start = first == 0 ? 0 : seg.cls + first * plane;
+      c.count = c.planes * plane + (c.has_cls ? 1 : 0);
+      chunks.push_back(c);
+    }
+  }
+  return chunks;
+}
+
+int64_t widest(const std::vector<Chunk>& chunks) {
+  int64_t w = 0;
+  for (const auto& c : chunks) w = std::max(w, c.count);
+  return w;
+}
+
+// Everything a task reads, in the accumulation type (keys/values converted when the input
+// is bfloat16; float32/float64 inputs are read in place).
+template <typename scalar_t, typename acc_t>
+struct Operands {
+  Rows<scalar_t> q;
+  std::vector<Rows<acc_t>> k, v;
+  const acc_t* bias = nullptr;  // (B, H, Nq, bins) contiguous
+  const acc_t* mask = nullptr;  // expanded (B, H, Nq, Nk) view
+  int64_t mask_stride[4] = {0, 0, 0, 0};
+  std::vector<at::Tensor> keep_alive;
+};
+
+template <typename scalar_t, typename acc_t>
+Operands<scalar_t, acc_t> prepare(const ProblemDesc& p, const at::Tensor& q, at::TensorList keys,
+                                  at::TensorList values, const std::optional<at::Tensor>& rel_bias,
+                                  const std::optional<at::Tensor>& attn_mask) {
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  Operands<scalar_t, acc_t> ops;
+  auto unit_stride = [](const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
+  auto qq = unit_stride(q);
+  ops.keep_alive.push_back(qq);
+  ops.q = rows_of<scalar_t>(qq);
+  for (const auto s : c10::irange(keys.size())) {
+    for (auto [src, dst] : {std::pair{&keys[s], &ops.k}, std::pair{&values[s], &ops.v}}) {
+      auto t = unit_stride(src->to(acc_type));
+      ops.keep_alive.push_back(t);
+      dst->push_back(rows_of<acc_t>(t));
+    }
+  }
+  if (p.has_bias) {
+    auto b = rel_bias->to(acc_type).contiguous();
+    ops.keep_alive.push_back(b);
+    ops.bias = b.template const_data_ptr<acc_t>();
+  }
+  if (p.has_mask) {
+    auto m = attn_mask->to(acc_type).expand({p.batch, p.heads, p.queries, p.keys});
+    ops.keep_alive.push_back(m);
+    ops.mask = m.template const_data_ptr<acc_t>();
+    for (const auto i : c10::irange(4)) ops.mask_stride[i] = m.stride(i);
+  }
+  return ops;
+}
+
+// Adds bias and mask of one chunk to a block of logits S (rows x ld), query rows r0.. of (b, h).
+template <typename scalar_t, typename acc_t>
+void add_bias_and_mask(const ProblemDesc& p, const Operands<scalar_t, acc_t>& ops, const Chunk& c, int64_t b,
+                       int64_t h, int64_t r0, int64_t rows, acc_t* S, int64_t ld, std::vector<acc_t>& plane_bias) {
+  const auto& seg = p.segments[c.seg];
+  const int32_t bt = seg.bin[0], bh = seg.bin[1], bw = seg.bin[2];
+  if (ops.bias && (bt >= 0 || bh >= 0 || bw >= 0)) {
+    const int64_t plane = static_cast<int64_t>(seg.h) * seg.w;
+    plane_bias.resize(plane);
+    const int64_t grid0 = c.has_cls ? 1 : 0;
+    for (const auto r : c10::irange(rows)) {
+      const acc_t* tb = ops.bias + ((b * p.heads + h) * p.queries + r0 + r) * p.bins;
+      for (const auto y : c10::irange(seg.h)) {
+        const acc_t hy = bh >= 0 ? tb[bh + y] : acc_t(0);
+        for (const auto x : c10::irange(seg.w)) plane_bias[y * seg.w + x] = hy + (bw >= 0 ? tb[bw + x] : acc_t(0));
+      }
+      acc_t* row = S + r * ld + grid0;
+      for (const auto k : c10::irange(c.planes)) {
+        const acc_t t = bt >= 0 ? tb[bt + c.first_plane + k] : acc_t(0);
+        cpu::add_scalar_vec(row + k * plane, t, plane_bias.data(), plane);
+      }
+    }
+  }
+  if (ops.mask) {
+    const int64_t key0 = seg.key_offset + c.start;
+    for (const auto r : c10::irange(rows)) {
+      const acc_t* m = ops.mask + b * ops.mask_stride[0] + h * ops.mask_stride[1] + (r0 + r) * ops.mask_stride[2] +
+                       key0 * ops.mask_stride[3];
+      cpu::add_strided(S + r * ld, m, ops.mask_stride[3], c.count);
+    }
+  }
+}
+
+// Row-wise sums of dS over each bin of a chunk, added into the table gradient rows.
+template <typename acc_t>
+void accumulate_bias_grad(const ProblemDesc& p, const Chunk& c, const acc_t* dS, int64_t ld, int64_t rows,
+                          acc_t* d_bias, std::vector<acc_t>& plane_sum) {
+  const auto& seg = p.segments[c.seg];
+  const int32_t bt = seg.bin[0], bh = seg.bin[1], bw = seg.bin[2];
+  if (bt < 0 && bh < 0 && bw < 0) return;
+  const int64_t plane = static_cast<int64_t>(seg.h) * seg.w;
+  plane_sum.resize(plane);
+  const int64_t grid0 = c.has_cls ? 1 : 0;
+  for (const auto r : c10::irange(rows)) {
+    std::fill(plane_sum.begin(), plane_sum.end(), acc_t(0));
+    acc_t* g = d_bias + r * p.bins;
+    const acc_t* row = dS + r * ld + grid0;
+    for (const auto k : c10::irange(c.planes)) {
+      const acc_t total = cpu::accumulate_sum(row + k * plane, plane_sum.data(), plane);
+      if (bt >= 0) g[bt + c.first_plane + k] += total;
+    }
+    for (const auto y : c10::irange(seg.h)) {
+      for (const auto x : c10::irange(seg.w)) {
+        const acc_t v = plane_sum[y * seg.w + x];
+        if (bh >= 0) g[bh + y] += v;
+        if (bw >= 0) g[bw + x] += v;
+      }
+    }
+  }
+}
+
+// Loads rows [r0, r0 + rows) of a (B, H, N, D) tensor into a contiguous acc_t buffer, or
+// returns a pointer to them in place when no conversion is needed.
+template <typename scalar_t, typename acc_t>
+const acc_t* load_rows(const Rows<scalar_t>& src, int64_t b, int64_t h, int64_t r0, int64_t rows, int64_t dim,
+                       std::vector<acc_t>& buffer, int64_t* ld) {
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    *ld = src.sn;
+    return src.at(b, h, r0);
+  } else {
+    buffer.resize(rows * dim);
+    for (const auto r : c10::irange(rows)) {
+      const scalar_t* s = src.at(b, h, r0 + r);
+      for (const auto c : c10::irange(dim)) buffer[r * dim + c] = static_cast<acc_t>(s[c]);
+    }
+    *ld = dim;
+    return buffer.data();
+  }
+}
+
+bool residual_row(const ProblemDesc& p, int64_t row) { return p.residual && !(p.q_cls && row == 0); }
+
+// ---------------------------------------------------------------------------- forward
+template <typename scalar_t>
+std::tuple<at::Tensor, at::Tensor> forward(const ProblemDesc& p, const at::Tensor& q, at::TensorList keys,
+                                           at::TensorList values, const std::optional<at::Tensor>& rel_bias,
+                                           const std::optional<at::Tensor>& attn_mask) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask);
+  auto out = at::empty({p.batch, p.heads, p.queries, p.head_dim}, q.options());
+  auto lse = at::empty({p.batch, p.heads, p.queries}, q.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  const auto chunks = plan_chunks(p);
+  const int64_t width = widest(chunks);
+  const int64_t D = p.head_dim;
+  const int64_t blocks = (p.queries + kBlockRowsForward - 1) / kBlockRowsForward;
+  scalar_t* out_data = out.template mutable_data_ptr<scalar_t>();
+  acc_t* lse_data = lse.template mutable_data_ptr<acc_t>();
+  const acc_t scale = static_cast<acc_t>(p.scale);
+  constexpr acc_t kNegInf = -std::numeric_limits<acc_t>::infinity();
+
+  at::parallel_for(0, p.batch * p.heads * blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> S(kBlockRowsForward * width), O(kBlockRowsForward * D), q_buf, plane_bias;
+    std::vector<acc_t> m(kBlockRowsForward), l(kBlockRowsForward);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t bh = task / blocks, b = bh / p.heads, h = bh % p.heads;
+      const int64_t r0 = (task % blocks) * kBlockRowsForward;
+      const int64_t rows = std::min(kBlockRowsForward, p.queries - r0);
+      int64_t ldq;
+      const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
+      std::fill(O.begin(), O.end(), acc_t(0));
+      std::fill(m.begin(), m.end(), kNegInf);
+      std::fill(l.begin(), l.end(), acc_t(0));
+      for (const auto& c : chunks) {
+        const auto& k = ops.k[c.seg];
+        const auto& v = ops.v[c.seg];
+        gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, S.data(), width);
+        add_bias_and_mask(p, ops, c, b, h, r0, rows, S.data(), width, plane_bias);
+        for (const auto r : c10::irange(rows)) {
+          acc_t* s = S.data() + r * width;
+          const acc_t m_new = std::max(m[r], cpu::row_max(s, c.count));
+          if (m_new == kNegInf) {  // every key so far masked out
+            std::fill(s, s + c.count, acc_t(0));
+            continue;
+          }
+          const acc_t alpha = m[r] == kNegInf ? acc_t(0) : std::exp(m[r] - m_new);
+          l[r] = l[r] * alpha + cpu::exp_sub_sum(s, m_new, c.count);
+          if (alpha != acc_t(1)) cpu::scale_inplace(O.data() + r * D, alpha, D);
+          m[r] = m_new;
+        }
+        gemm_ab<acc_t>(rows, D, c.count, 1, S.data(), width, v.at(b, h, c.start), v.sn, 1, O.data(), D);
+      }
+      for (const auto r : c10::irange(rows)) {
+        const int64_t row = r0 + r;
+        const acc_t inv = l[r] > 0 ? acc_t(1) / l[r] : acc_t(0);
+        scalar_t* o = out_data + (bh * p.queries + row) * D;
+        const scalar_t* qr = ops.q.at(b, h, row);
+        const bool add_q = residual_row(p, row);
+        for (const auto c : c10::irange(D)) {
+          acc_t value = O[r * D + c] * inv;
+          if (add_q) value += static_cast<acc_t>(qr[c]);
+          o[c] = static_cast<scalar_t>(value);
+        }
+        lse_data[bh * p.queries + row] = l[r] > 0 ? m[r] + std::log(l[r]) : kNegInf;
+      }
+    }
+  });
+  return {out, lse};
+}
+
+// ---------------------------------------------------------------------------- backward
+// Work items are (batch*head, split of its query blocks). With at least as many (b, h) pairs
+// as threads there is one split and each item owns its dK/dV rows; otherwise the query blocks
+// are split and the per-split partial dK/dV are summed in a fixed order (deterministic).
+int64_t backward_splits(int64_t pairs, int64_t blocks) {
+  const int64_t threads = at::get_num_threads();
+  int64_t splits = threads / std::gcd(pairs, threads);
+  return std::max<int64_t>(1, std::min(splits, blocks));
+}
+
+template <typename scalar_t>
+std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Tensor> backward(
+    const ProblemDesc& p, const at::Tensor& grad_out, const at::Tensor& q, at::TensorList keys, at::TensorList values,
+    const std::optional<at::Tensor>& rel_bias, const at::Tensor& out, const at::Tensor& lse,
+    const std::optional<at::Tensor>& attn_mask) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask);
+  const auto d_out_t = grad_out.stride(3) == 1 ? grad_out : grad_out.contiguous();
+  const auto out_t = out.stride(3) == 1 ? out : out.contiguous();
+  const auto lse_t = lse.to(acc_type).contiguous();
+  const Rows<scalar_t> d_out = rows_of<scalar_t>(d_out_t), o_rows = rows_of<scalar_t>(out_t);
+  const acc_t* lse_data = lse_t.template const_data_ptr<acc_t>();
+
+  const int64_t D = p.head_dim, B = p.batch, H = p.heads, pairs = B * H;
+  const int64_t blocks = (p.queries + kBlockRowsBackward - 1) / kBlockRowsBackward;
+  const int64_t splits = backward_splits(pairs, blocks);
+  const auto chunks = plan_chunks(p);
+  const int64_t width = widest(chunks);
+  const acc_t scale = static_cast<acc_t>(p.scale);
+  constexpr acc_t kNegInf = -std::numeric_limits<acc_t>::infinity();
+
+  auto d_q = at::empty({B, H, p.queries, D}, q.options());
+  auto d_bias = p.has_bias ? at::zeros({B, H, p.queries, p.bins}, q.options().dtype(acc_type)) : at::Tensor();
+  // dK/dV accumulators over the concatenated keys: (pairs, splits, Nk, D).
+  auto d_kv = at::empty({2, pairs, splits, p.keys, D}, q.options().dtype(acc_type));
+  scalar_t* d_q_data = d_q.template mutable_data_ptr<scalar_t>();
+  acc_t* d_bias_data = p.has_bias ? d_bias.template mutable_data_ptr<acc_t>() : nullptr;
+  acc_t* d_k_all = d_kv.template mutable_data_ptr<acc_t>();
+  acc_t* d_v_all = d_k_all + pairs * splits * p.keys * D;
+
+  at::parallel_for(0, pairs * splits, 1, [&](int64_t begin, int64_t end) {
+    const int64_t R = kBlockRowsBackward;
+    std::vector<acc_t> S(R * width), dP(R * width), dQ(R * D), dO_buf(R * D), q_buf, plane;
+    std::vector<acc_t> row_lse(R), row_delta(R);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / splits, split = item % splits, b = bh / H, h = bh % H;
+      acc_t* d_k = d_k_all + item * p.keys * D;
+      acc_t* d_v = d_v_all + item * p.keys * D;
+      std::fill(d_k, d_k + p.keys * D, acc_t(0));
+      std::fill(d_v, d_v + p.keys * D, acc_t(0));
+      for (int64_t blk = blocks * split / splits; blk < blocks * (split + 1) / splits; ++blk) {
+        const int64_t r0 = blk * R, rows = std::min(R, p.queries - r0);
+        int64_t ldq;
+        const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
+        for (const auto r : c10::irange(rows)) {  // dO in acc_t; delta = rowsum(dO * (out - residual))
+          const scalar_t* go = d_out.at(b, h, r0 + r);
+          const scalar_t* o = o_rows.at(b, h, r0 + r);
+          const scalar_t* qr = ops.q.at(b, h, r0 + r);
+          const bool res = residual_row(p, r0 + r);
+          acc_t delta = 0;
+          for (const auto c : c10::irange(D)) {
+            const acc_t g = static_cast<acc_t>(go[c]);
+            dO_buf[r * D + c] = g;
+            delta += g * (static_cast<acc_t>(o[c]) - (res ? static_cast<acc_t>(qr[c]) : acc_t(0)));
+          }
+          row_delta[r] = delta;
+          row_lse[r] = lse_data[bh * p.queries + r0 + r];
+        }
+        std::fill(dQ.begin(), dQ.end(), acc_t(0));
+        acc_t* d_bias_rows = d_bias_data ? d_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
+        for (const auto& c : chunks) {
+          const auto& k = ops.k[c.seg];
+          const auto& v = ops.v[c.seg];
+          const int64_t key0 = p.segments[c.seg].key_offset + c.start;
+          gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, S.data(), width);
+          add_bias_and_mask(p, ops, c, b, h, r0, rows, S.data(), width, plane);
+          for (const auto r : c10::irange(rows)) {  // P = exp(S - lse)
+            acc_t* s = S.data() + r * width;
+            if (row_lse[r] == kNegInf) {
+              std::fill(s, s + c.count, acc_t(0));
+            } else {
+              cpu::exp_sub(s, row_lse[r], c.count);
+            }
+          }
+          gemm_abt<acc_t>(rows, c.count, D, 1, dO_buf.data(), D, v.at(b, h, c.start), v.sn, 0, dP.data(), width);
+          gemm_atb<acc_t>(c.count, D, rows, 1, S.data(), width, dO_buf.data(), D, 1, d_v + key0 * D, D);
+          for (const auto r : c10::irange(rows)) {
+            cpu::softmax_grad(dP.data() + r * width, S.data() + r * width, row_delta[r], c.count);
+          }
+          gemm_atb<acc_t>(c.count, D, rows, scale, dP.data(), width, qb, ldq, 1, d_k + key0 * D, D);
+          gemm_ab<acc_t>(rows, D, c.count, scale, dP.data(), width, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
+          if (d_bias_rows) accumulate_bias_grad(p, c, dP.data(), width, rows, d_bias_rows, plane);
+        }
+        for (const auto r : c10::irange(rows)) {
+          const bool res = residual_row(p, r0 + r);
+          scalar_t* dq = d_q_data + (bh * p.queries + r0 + r) * D;
+          for (const auto c : c10::irange(D)) {
+            dq[c] = static_cast<scalar_t>(dQ[r * D + c] + (res ? dO_buf[r * D + c] : acc_t(0)));
+          }
+        }
+      }
+    }
+  });
+
+  // Sum the splits (fixed order) and cut the concatenated key axis back into segments.
+  auto d_kv_sum = splits == 1 ? d_kv.select(2, 0) : d_kv.sum(2);
+  d_kv_sum = d_kv_sum.view({2, B, H, p.keys, D});
+  std::vector<at::Tensor> d_keys, d_values;
+  for (const auto& seg : p.segments) {
+    d_keys.push_back(d_kv_sum[0].narrow(2, seg.key_offset, seg.tokens).to(q.scalar_type()).contiguous());
+    d_values.push_back(d_kv_sum[1].narrow(2, seg.key_offset, seg.tokens).to(q.scalar_type()).contiguous());
+  }
+  at::Tensor d_bias_out = p.has_bias ? d_bias.to(rel_bias->scalar_type()) : q.new_empty({0});
+  return {d_q, d_keys, d_values, d_bias_out};
+}
+
+// ---------------------------------------------------------------------------- registration
+void check_cpu(const at::Tensor& q) {
+  TORCH_CHECK(q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble || q.scalar_type() == at::kBFloat16,
+              "memvit_ext.pooling_attention (CPU kernel): float32, float64 or bfloat16 inputs; got ",
+              q.scalar_type(), ". memvit_ext.memory_pooling_attention falls back to PyTorch for other dtypes.");
+}
+
+std::tuple<at::Tensor, at::Tensor> pooling_attention_cpu(const at::Tensor& q, at::TensorList keys,
+                                                         at::TensorList values,
+                                                         const std::optional<at::Tensor>& rel_bias,
+                                                         at::IntArrayRef kv_thw, at::IntArrayRef kv_cls,
+                                                         at::IntArrayRef bin_offsets, double scale, bool residual,
+                                                         bool q_cls, const std::optional<at::Tensor>& attn_mask) {
+  const auto p = describe_problem("memvit_ext.pooling_attention", q, keys, values, rel_bias, kv_thw, kv_cls,
+                                  bin_offsets, scale, residual, q_cls, attn_mask);
+  check_cpu(q);
+  return AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, q.scalar_type(), "pooling_attention_cpu",
+                                        [&] { return forward<scalar_t>(p, q, keys, values, rel_bias, attn_mask); });
+}
+
+std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Tensor> pooling_attention_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& q, at::TensorList keys, at::TensorList values,
+    const std::optional<at::Tensor>& rel_bias, const at::Tensor& out, const at::Tensor& lse, at::IntArrayRef kv_thw,
+    at::IntArrayRef kv_cls, at::IntArrayRef bin_offsets, double scale, bool residual, bool q_cls,
+    const std::optional<at::Tensor>& attn_mask) {
+  const auto p = describe_problem("memvit_ext.pooling_attention_backward", q, keys, values, rel_bias, kv_thw, kv_cls,
+                                  bin_offsets, scale, residual, q_cls, attn_mask);
+  check_cpu(q);
+  check_backward_inputs(p, grad_out, out, lse);
+  return AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, q.scalar_type(), "pooling_attention_backward_cpu", [&] {
+    return backward<scalar_t>(p, grad_out, q, keys, values, rel_bias, out, lse, attn_mask);
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(memvit_ext, CPU, m) {
+  m.impl("pooling_attention", &pooling_attention_cpu);
+  m.impl("pooling_attention_backward", &pooling_attention_backward_cpu);
+}
+
+}  // namespace memvit

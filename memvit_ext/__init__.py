@@ -1,0 +1,25 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""memvit_ext: the fused memory-augmented pooling attention op (C++/CUDA + PyTorch fallback).
+
+    >>> from memvit_ext import memory_pooling_attention, KVSegment, RelPos
+    >>> out = memory_pooling_attention(q, (8, 14, 14), [KVSegment(k_mem, v_mem, (2, 4, 4)),
+    ...                                                KVSegment(k, v, (8, 7, 7))], rel_pos=tables)
+
+See docs/op.md for the full contract.
+"""
+
+from .build import build_info
+from .ops import kernel_capabilities, memory_pooling_attention
+from .rel_pos import query_bias_tables, resize_rel_pos
+from .segments import KVSegment, RelPos
+
+__all__ = [
+    "KVSegment",
+    "RelPos",
+    "build_info",
+    "kernel_capabilities",
+    "memory_pooling_attention",
+    "query_bias_tables",
+    "resize_rel_pos",
+]
+__version__ = "0.1.0"

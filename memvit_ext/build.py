@@ -1,0 +1,42 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""What was built, and which implementation each device will use."""
+
+from __future__ import annotations
+
+import torch
+
+from . import ops
+
+
+def _describe(device: str, caps: dict) -> str:
+    if device not in caps:
+        if ops._C is None:
+            return "PyTorch reference (the C++ extension did not load)"
+        return f"PyTorch reference (the extension was built without {device} kernels)"
+    info = caps[device]
+    text = f"compiled {device.upper()} kernel for {', '.join(info['dtypes'])}"
+    if info.get("head_dims"):
+        text += f", head_dim in {info['head_dims']}"
+    return text + "; PyTorch reference for other inputs"
+
+
+def build_info() -> dict:
+    """A dict describing the build (CPU/CUDA parts, archs, versions) and the per-device choice."""
+    built = ops._C.build_info() if ops._C is not None else {}
+    caps = ops.kernel_capabilities()
+    info = {
+        "extension": "loaded" if ops._C is not None else f"not loaded ({ops._EXTENSION_ERROR})",
+        "built_cpu_kernels": bool(built.get("cpu_kernels", False)),
+        "built_cuda_kernels": bool(built.get("cuda_kernels", False)),
+        "cuda_archs": built.get("cuda_archs") or None,
+        "built_with_torch": built.get("torch_version") or None,
+        "built_with_cuda": built.get("cuda_version") or None,
+        "runtime_torch": torch.__version__,
+        "runtime_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "implementation": {device: _describe(device, caps) for device in ("cpu", "cuda")},
+    }
+    if ops._C is not None and built.get("torch_version") not in (None, torch.__version__):
+        info["warning"] = (f"extension built against torch {built.get('torch_version')} but running "
+                           f"{torch.__version__}: rebuild with `pip install --no-build-isolation -e .`")
+    return info

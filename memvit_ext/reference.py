@@ -1,0 +1,125 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Pure-PyTorch attention core: the fallback on every device and the oracle of the kernels.
+
+It computes what the compiled kernels compute, from the same inputs (q, per-segment k/v,
+per-query bias tables from :mod:`memvit_ext.rel_pos`):
+
+    out = softmax(scale * q k^T + tables @ onehot^T + mask) v + q_residual
+
+written as the "augmented-QK" identity: ``[scale*q | tables] @ [k | onehot]^T`` is one matrix
+product that yields the logits with the decomposed bias already added, because every key
+selects exactly one bin per axis. That is exact (up to rounding), differentiable, and faster
+than adding the bias slice by slice (see docs/op.md). Half and bfloat16 inputs compute in
+float32; the output has the input dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .rel_pos import compute_dtype, key_bin_onehot
+
+
+def residual_of(q: Tensor, q_cls: bool) -> Tensor:
+    """The residual-pooling term: q itself, except that the cls query row adds nothing."""
+    if not q_cls:
+        return q
+    return torch.cat([torch.zeros_like(q[:, :, :1]), q[:, :, 1:]], dim=2)
+
+
+def attention_logits(q: Tensor, keys: Sequence[Tensor], rel_bias: Optional[Tensor], kv_thw: Sequence[int],
+                     kv_cls: Sequence[int], bin_offsets: Sequence[int], scale: float,
+                     attn_mask: Optional[Tensor]) -> Tensor:
+    """``scale * q k^T + bias + mask`` over the concatenated keys, in the compute dtype."""
+    dtype = compute_dtype(q.dtype)
+    k = torch.cat([key.to(dtype) for key in keys], dim=2)
+    q = q.to(dtype) * scale
+    if rel_bias is not None:
+        onehot = key_bin_onehot(kv_thw, kv_cls, bin_offsets, rel_bias.shape[-1], q.device, dtype)
+        q = torch.cat([q, rel_bias.to(dtype)], dim=-1)
+        k = torch.cat([k, onehot.expand(k.shape[0], k.shape[1], -1, -1)], dim=-1)
+    logits = q @ k.transpose(-1, -2)
+    if attn_mask is not None:
+        logits = logits + attn_mask.to(dtype)
+    return logits
+
+
+def attention_core(
+    q: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    rel_bias: Optional[Tensor],
+    kv_thw: Sequence[int],
+    kv_cls: Sequence[int],
+    bin_offsets: Sequence[int],
+    scale: float,
+    residual: bool,
+    q_cls: bool,
+    attn_mask: Optional[Tensor] = None,
+    need_lse: bool = False,
+) -> tuple[Tensor, Optional[Tensor]]:
+    """Returns ``(out, lse)``; ``lse`` (logsumexp of each logit row, float32/64) only on request.
+
+    Rows whose keys are all masked out (``-inf``) attend to nothing: their attention term is 0.
+    """
+    logits = attention_logits(q, keys, rel_bias, kv_thw, kv_cls, bin_offsets, scale, attn_mask)
+    if attn_mask is not None:
+        has_key = torch.isfinite(logits).any(dim=-1, keepdim=True)
+        probs = torch.softmax(torch.where(has_key, logits, torch.zeros_like(logits)), dim=-1) * has_key
+    else:
+        probs = torch.softmax(logits, dim=-1)
+    v = torch.cat([value.to(probs.dtype) for value in values], dim=2)
+    out = probs @ v
+    if residual:
+        out = out + residual_of(q.to(out.dtype), q_cls)
+    lse = torch.logsumexp(logits.detach(), dim=-1) if need_lse else None
+    return out.to(q.dtype), lse
+
+
+def attention_core_backward(
+    grad_out: Tensor,
+    q: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    rel_bias: Optional[Tensor],
+    kv_thw: Sequence[int],
+    kv_cls: Sequence[int],
+    bin_offsets: Sequence[int],
+    scale: float,
+    residual: bool,
+    q_cls: bool,
+    attn_mask: Optional[Tensor] = None,
+) -> tuple[Tensor, list[Tensor], list[Tensor], Optional[Tensor]]:
+    """Gradients of :func:`attention_core` w.r.t. q, each key, each value and the tables.
+
+    Written out (softmax backward of the augmented product) because it serves as a dispatcher
+    kernel, where autograd does not record.
+    """
+    dtype = compute_dtype(q.dtype)
+    logits = attention_logits(q, keys, rel_bias, kv_thw, kv_cls, bin_offsets, scale, attn_mask)
+    if attn_mask is not None:
+        has_key = torch.isfinite(logits).any(dim=-1, keepdim=True)
+        probs = torch.softmax(torch.where(has_key, logits, torch.zeros_like(logits)), dim=-1) * has_key
+    else:
+        probs = torch.softmax(logits, dim=-1)
+    d_out = grad_out.to(dtype)
+    v = torch.cat([value.to(dtype) for value in values], dim=2)
+    k = torch.cat([key.to(dtype) for key in keys], dim=2)
+    d_v = probs.transpose(-1, -2) @ d_out
+    d_probs = d_out @ v.transpose(-1, -2)
+    d_logits = probs * (d_probs - (d_probs * probs).sum(dim=-1, keepdim=True))
+    d_q = (d_logits @ k) * scale
+    d_k = d_logits.transpose(-1, -2) @ (q.to(dtype) * scale)
+    if residual:
+        d_q = d_q + residual_of(d_out, q_cls)
+    d_bias = None
+    if rel_bias is not None:
+        onehot = key_bin_onehot(kv_thw, kv_cls, bin_offsets, rel_bias.shape[-1], q.device, dtype)
+        d_bias = (d_logits @ onehot).to(rel_bias.dtype)
+    sizes = [key.shape[2] for key in keys]
+    d_keys = [g.to(key.dtype) for g, key in zip(d_k.split(sizes, dim=2), keys)]
+    d_values = [g.to(value.dtype) for g, value in zip(d_v.split(sizes, dim=2), values)]
+    return d_q.to(q.dtype), d_keys, d_values, d_bias

@@ -1,0 +1,237 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Decomposed relative positions: distance indices and the per-query bias tables.
+
+MViTv2's relative-position bias of query ``i`` and key ``j`` is
+``q_i . R_t[dt] + q_i . R_h[dh] + q_i . R_w[dw]`` (q projected, unscaled). Each term depends
+on the query and on one coordinate of the key only, so for every query we compute the few
+numbers ``q_i . R_a[d(i, k_a)]`` for each key coordinate ``k_a`` of each axis and segment: the
+*per-query tables* ("bins"). The attention kernels add ``T[i, bin_t(j)] + T[i, bin_h(j)] +
+T[i, bin_w(j)]`` to each logit instead of reading a materialised ``Nq x Nk`` bias.
+
+This module is the one implementation of the distance rules and of the tables; the kernels
+receive the tables and only decompose key indices into grid coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .segments import KVSegment, RelPos
+
+AXES = ("t", "h", "w")
+
+
+def _stretched_distance(q_len: int, k_len: int, q_ratio: float, k_ratio: float, offset_len: int, device) -> Tensor:
+    """float32 ``i*q_ratio - j*k_ratio + (offset_len - 1)*k_ratio`` for i < q_len, j < k_len."""
+    dist = (
+        torch.arange(q_len, device=device)[:, None] * q_ratio
+        - torch.arange(k_len, device=device)[None, :] * k_ratio
+    )
+    dist += (offset_len - 1) * k_ratio
+    return dist
+
+
+def _ratios(q_len: int, k_len: int) -> tuple[float, float]:
+    return max(k_len / q_len, 1.0), max(q_len / k_len, 1.0)
+
+
+def spatial_distance_index(q_len: int, k_len: int, device=None) -> Tensor:
+    """Table row of each (query, key) position pair along one spatial axis, shape (q_len, k_len).
+
+    The coarser side's positions are stretched by the resolution ratio, then shifted to start
+    at 0; the arithmetic is float32, truncated, as in MViTv2, so fractional ratios (non-square
+    test inputs) give the reference's rows.
+    """
+    return _stretched_distance(q_len, k_len, *_ratios(q_len, k_len), k_len, device).long()
+
+
+def reference_nonsquare_w_index(q_h: int, k_h: int, q_w: int, k_w: int, device=None) -> Tensor:
+    """The reference's w rows for grids wider than tall: h ratios, h offset, clamped to h's range."""
+    dist_h = _stretched_distance(q_h, k_h, *_ratios(q_h, k_h), k_h, device)
+    dist_w = _stretched_distance(q_w, k_w, *_ratios(q_h, k_h), k_h, device)
+    return dist_w.clamp(dist_h.min(), dist_h.max()).long()
+
+
+def temporal_distance_index(q_len: int, k_len: int, device=None) -> Tensor:
+    """``i - j + k_len - 1``: temporal rows of the current clip (no resolution scaling)."""
+    return torch.arange(q_len, device=device)[:, None] - torch.arange(k_len, device=device)[None, :] + (k_len - 1)
+
+
+def memory_temporal_index(q_len: int, first_slot: int, k_len: int, total_slots: int, stride: int, device=None) -> Tensor:
+    """Rows for memory time slots ``first_slot .. first_slot + k_len - 1`` of ``total_slots``.
+
+    Slots are counted along the concatenated memory time axis (oldest clip first); the index
+    ``i - stride*j + stride*(total_slots - 1)`` is anchored to the newest memory slot.
+    """
+    slots = torch.arange(first_slot, first_slot + k_len, device=device)
+    return torch.arange(q_len, device=device)[:, None] - stride * slots[None, :] + stride * (total_slots - 1)
+
+
+def spatial_table_rows(q_len: int, k_len: int) -> int:
+    """Rows a spatial (or current-clip temporal) table must have for these grid sides."""
+    return 2 * max(q_len, k_len) - 1
+
+
+def memory_t_rows_needed(q_t: int, total_slots: int, stride: int) -> int:
+    return q_t + stride * (total_slots - 1)
+
+
+def resize_rel_pos(table: Tensor, rows: int) -> Tensor:
+    """Linearly interpolate a ``(L, dim)`` table to ``rows`` rows (MViTv2's rule for new sizes)."""
+    if table.shape[0] == rows:
+        return table
+    resized = F.interpolate(table.t().unsqueeze(0), size=rows, mode="linear")
+    return resized.squeeze(0).t()
+
+
+def uses_reference_nonsquare(rel_pos: RelPos, q_thw: Sequence[int], k_thw: Sequence[int]) -> bool:
+    _, q_h, q_w = q_thw
+    _, k_h, k_w = k_thw
+    return rel_pos.reference_nonsquare and spatial_table_rows(q_w, k_w) > spatial_table_rows(q_h, k_h)
+
+
+def expected_table_rows(
+    rel_pos: RelPos, q_thw: Sequence[int], segments: Sequence[KVSegment]
+) -> dict[str, tuple[int, bool]]:
+    """For each present table: (rows, exact) it needs for these grids; exact=False means 'at least'.
+
+    Raises ValueError when segments sharing one table would need different sizes.
+    """
+    need: dict[str, tuple[int, bool]] = {}
+    q_t, q_h, q_w = q_thw
+    memory, current = segments[:-1], segments[-1]
+    total_slots = sum(seg.thw[0] for seg in memory)
+
+    def put(name: str, rows: int, exact: bool) -> None:
+        if getattr(rel_pos, name) is None:
+            return
+        if name in need and need[name] != (rows, exact):
+            raise ValueError(
+                f"rel_pos.{name} serves segments that need different table sizes "
+                f"({need[name][0]} and {rows} rows); give memory segments one spatial grid"
+            )
+        need[name] = (rows, exact)
+
+    for prefix, segs in (("", [current]), ("mem_", memory)):
+        for seg in segs:
+            k_t, k_h, k_w = seg.thw
+            h_rows = spatial_table_rows(q_h, k_h)
+            put(prefix + "h", h_rows, True)
+            w_rows = h_rows if uses_reference_nonsquare(rel_pos, q_thw, seg.thw) else spatial_table_rows(q_w, k_w)
+            put(prefix + "w", w_rows, True)
+            if prefix:
+                put("mem_t", memory_t_rows_needed(q_t, total_slots, rel_pos.mem_t_stride), False)
+            else:
+                put("t", spatial_table_rows(q_t, k_t), True)
+    return need
+
+
+def _axis_rows(rel_pos: RelPos, q_thw, seg: KVSegment, is_memory: bool, axis: int,
+               first_slot: int, total_slots: int, device) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """(table, row index of shape (q_len, k_len)) for one axis of one segment."""
+    q_t, q_h, q_w = q_thw
+    k_t, k_h, k_w = seg.thw
+    prefix = "mem_" if is_memory else ""
+    table = getattr(rel_pos, prefix + AXES[axis])
+    if table is None:
+        return None, None
+    if axis == 0:
+        if is_memory:
+            index = memory_temporal_index(q_t, first_slot, k_t, total_slots, rel_pos.mem_t_stride, device)
+        else:
+            index = temporal_distance_index(q_t, k_t, device)
+    elif axis == 1:
+        index = spatial_distance_index(q_h, k_h, device)
+    elif uses_reference_nonsquare(rel_pos, q_thw, seg.thw):
+        index = reference_nonsquare_w_index(q_h, k_h, q_w, k_w, device)
+    else:
+        index = spatial_distance_index(q_w, k_w, device)
+    return table, index
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulation dtype: float64 stays float64, everything else computes in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def query_bias_tables(
+    q: Tensor,
+    q_thw: Sequence[int],
+    q_has_cls: bool,
+    segments: Sequence[KVSegment],
+    rel_pos: Optional[RelPos],
+) -> tuple[Optional[Tensor], list[int]]:
+    """Per-query bias tables ``(B, heads, Nq, bins)`` and the bin layout.
+
+    Returns ``(tables, bin_offsets)`` where ``bin_offsets[3*s + a]`` is the first column of
+    segment ``s``'s axis ``a`` (t, h, w), or -1 when that axis has no table. The cls query row
+    is all zeros (the cls query gets no relative-position bias). Differentiable in ``q`` and
+    the tables; computed in float32 (float64 for float64 inputs).
+    """
+    offsets = [-1] * (3 * len(segments))
+    if rel_pos is None or rel_pos.is_empty():
+        return None, offsets
+    B, H, _, d = q.shape
+    q_t, q_h, q_w = q_thw
+    dtype = compute_dtype(q.dtype)
+    memory_slots = sum(seg.thw[0] for seg in segments[:-1])
+
+    rows_per_axis: list[list[Tensor]] = [[], [], []]
+    n_bins = 0
+    for axis in range(3):
+        first_slot = 0
+        for s, seg in enumerate(segments):
+            is_memory = s < len(segments) - 1
+            table, index = _axis_rows(rel_pos, q_thw, seg, is_memory, axis, first_slot, memory_slots, q.device)
+            if is_memory:
+                first_slot += seg.thw[0]
+            if table is None:
+                continue
+            offsets[3 * s + axis] = n_bins
+            n_bins += seg.thw[axis]
+            rows_per_axis[axis].append(table[index].to(dtype))  # (q_len_axis, k_len_axis, d)
+    if n_bins == 0:
+        return None, offsets
+
+    grid = q[:, :, int(q_has_cls):, :].to(dtype).reshape(B, H, q_t, q_h, q_w, d)
+    columns = []
+    for axis, rows in enumerate(rows_per_axis):
+        if not rows:
+            continue
+        R = torch.cat(rows, dim=1)  # (q_len_axis, bins of this axis, d)
+        # Bring the query's coordinate along this axis to the front: one batched matmul per axis.
+        q_axis = grid.movedim(2 + axis, 0)
+        scores = torch.matmul(q_axis.reshape(q_axis.shape[0], -1, d), R.transpose(1, 2))
+        scores = scores.reshape(q_axis.shape[:-1] + (R.shape[1],)).movedim(0, 2 + axis)
+        columns.append(scores.reshape(B, H, q_t * q_h * q_w, R.shape[1]))
+    tables = torch.cat(columns, dim=-1)
+    if q_has_cls:
+        tables = F.pad(tables, (0, 0, 1, 0))
+    return tables, offsets
+
+
+def key_bin_onehot(kv_thw: Sequence[int], kv_cls: Sequence[int], bin_offsets: Sequence[int],
+                   n_bins: int, device, dtype) -> Tensor:
+    """``(Nk, bins)`` 0/1 matrix: key ``j`` has a 1 in each bin its coordinates select.
+
+    ``tables @ onehot.T`` is the full decomposed bias; cls keys have no bins.
+    """
+    blocks = []
+    for s in range(len(kv_cls)):
+        k_t, k_h, k_w = kv_thw[3 * s: 3 * s + 3]
+        n = k_t * k_h * k_w
+        token = torch.arange(n, device=device)
+        coords = (token // (k_h * k_w), token // k_w % k_h, token % k_w)
+        block = torch.zeros(n, n_bins, device=device, dtype=dtype)
+        for axis in range(3):
+            offset = bin_offsets[3 * s + axis]
+            if offset >= 0:
+                block[token, offset + coords[axis]] = 1
+        if kv_cls[s]:
+            block = F.pad(block, (0, 0, 1, 0))
+        blocks.append(block)
+    return torch.cat(blocks, dim=0)

@@ -1,0 +1,132 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""The attention problems of the real MeMViT layers, and random inputs for them.
+
+Used by the tests and the benchmarks. Shapes follow the released configs at 224x224 with
+steady-state memory (two compressed memory clips in the even blocks), see
+shared notes PERF.md section 1: token grids from the pooling strides, memory grids from the
+(7,3,3)/(4,2,2) compression, table sizes as the reference builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .segments import KVSegment, RelPos
+
+
+@dataclass(frozen=True)
+class AttentionProblem:
+    name: str
+    heads: int
+    q_thw: tuple[int, int, int]
+    kv_thw: tuple[int, int, int]
+    mem_thw: Optional[tuple[int, int, int]] = None  # grid of one compressed memory clip
+    n_mem: int = 0
+    head_dim: int = 96
+    mem_t_stride: int = 4
+    mem_t_rows: int = 23  # rows of rel_pos_mem_t (3 * T - 1 for ATTN_MAX_LEN 3)
+    count: int = 1  # how many layers of a network have this shape
+
+    @property
+    def queries(self) -> int:
+        return 1 + self.q_thw[0] * self.q_thw[1] * self.q_thw[2]
+
+    @property
+    def keys(self) -> int:
+        n = 1 + self.kv_thw[0] * self.kv_thw[1] * self.kv_thw[2]
+        if self.mem_thw is not None:
+            n += self.n_mem * (1 + self.mem_thw[0] * self.mem_thw[1] * self.mem_thw[2])
+        return n
+
+    def flops(self, batch: int = 1) -> int:
+        """Forward FLOPs of QK^T and PV (2 per multiply-add)."""
+        return 4 * batch * self.heads * self.queries * self.keys * self.head_dim
+
+
+def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def memvit_layers(depth: int, frames: int, transitions: tuple[int, ...], memory: bool = True) -> list[AttentionProblem]:
+    """One AttentionProblem per block of a MeMViT backbone (224x224 input, patch stride 4)."""
+    side, heads, kv_stride = 56, 1, 8
+    t = frames // 2
+    layers = []
+    for i in range(depth):
+        q_stride = 2 if i in transitions else 1
+        if i in transitions:
+            heads *= 2
+            kv_stride = max(kv_stride // 2, 1)
+        q_side = _conv_out(side, 3, q_stride, 1)
+        kv_side = _conv_out(side, 3, kv_stride, 1)
+        with_mem = memory and i % 2 == 0
+        mem = (_conv_out(t, 7, 4, 3), _conv_out(kv_side, 3, 2, 1), _conv_out(kv_side, 3, 2, 1))
+        layers.append(AttentionProblem(
+            name=f"blk{i}", heads=heads, q_thw=(t, q_side, q_side), kv_thw=(t, kv_side, kv_side),
+            mem_thw=mem if with_mem else None, n_mem=2 if with_mem else 0, mem_t_rows=3 * t - 1))
+        side = q_side
+    return layers
+
+
+def memvit16_layers(memory: bool = True) -> list[AttentionProblem]:
+    return memvit_layers(16, 16, (1, 3, 14), memory)
+
+
+def memvit24_layers(memory: bool = True) -> list[AttentionProblem]:
+    return memvit_layers(24, 32, (2, 5, 21), memory)
+
+
+def distinct(layers: list[AttentionProblem]) -> list[AttentionProblem]:
+    """Merge layers of identical shape, counting them (the 16 layers of MeMViT-16 are 8 shapes)."""
+    seen: dict[tuple, AttentionProblem] = {}
+    for layer in layers:
+        key = (layer.heads, layer.q_thw, layer.kv_thw, layer.mem_thw, layer.n_mem)
+        if key in seen:
+            first = seen[key]
+            seen[key] = AttentionProblem(**{**first.__dict__, "count": first.count + 1})
+        else:
+            seen[key] = layer
+    return list(seen.values())
+
+
+def make_inputs(problem: AttentionProblem, batch: int = 1, dtype=torch.float32, device="cpu",
+                requires_grad: bool = False, generator: Optional[torch.Generator] = None,
+                rel_pos: bool = True, cls: bool = True, table_std: float = 0.3) -> dict:
+    """Random q, segments and tables of a problem: kwargs of memory_pooling_attention (+ 'q')."""
+    def randn(*shape, std=1.0):
+        t = torch.randn(*shape, generator=generator, dtype=torch.float32) * std
+        return t.to(device=device, dtype=dtype).requires_grad_(requires_grad)
+
+    H, d = problem.heads, problem.head_dim
+    c = int(cls)
+    def tokens(thw):
+        return c + thw[0] * thw[1] * thw[2]
+
+    grids = [problem.mem_thw] * problem.n_mem + [problem.kv_thw]
+    segments = [KVSegment(randn(batch, H, tokens(g), d), randn(batch, H, tokens(g), d), g, cls) for g in grids]
+    tables = None
+    if rel_pos:
+        qt, qh, qw = problem.q_thw
+        kt, kh, kw = problem.kv_thw
+        def table(rows):
+            return randn(rows, d, std=table_std)
+        mem = {}
+        if problem.n_mem:
+            mt, mh, mw = problem.mem_thw
+            mem = dict(mem_h=table(2 * max(qh, mh) - 1), mem_w=table(2 * max(qw, mw) - 1),
+                       mem_t=table(problem.mem_t_rows))
+        tables = RelPos(h=table(2 * max(qh, kh) - 1), w=table(2 * max(qw, kw) - 1), t=table(2 * max(qt, kt) - 1),
+                        mem_t_stride=problem.mem_t_stride, **mem)
+    return dict(q=randn(batch, H, tokens(problem.q_thw), d), q_thw=problem.q_thw, segments=segments,
+                q_has_cls=cls, rel_pos=tables)
+
+
+def leaves(inputs: dict) -> list[torch.Tensor]:
+    """The differentiable inputs of make_inputs(...): q, each k, each v, each present table."""
+    out = [inputs["q"]] + [s.k for s in inputs["segments"]] + [s.v for s in inputs["segments"]]
+    if inputs["rel_pos"] is not None:
+        out += [t for t in inputs["rel_pos"].tables() if t is not None]
+    return out
