@@ -16,7 +16,7 @@ benchmark measures "inputs -> output" (and "grad -> all input grads").
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,8 +32,8 @@ from memvit_ext.rel_pos import (
 )
 
 
-def eager(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
-          scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+def eager(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+          scale: float | None = None, q_has_cls: bool = True) -> Tensor:
     """Materialised logits with the bias added per segment and axis, as the reference does."""
     B, H, Nq, d = q.shape
     scale = d ** -0.5 if scale is None else scale
@@ -82,8 +82,8 @@ def _bins(q, q_thw, segments, rel_pos, q_has_cls):
     return tables, offsets, kv_thw, kv_cls
 
 
-def sdpa_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
-              scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+def sdpa_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+              scale: float | None = None, q_has_cls: bool = True) -> Tensor:
     """SDPA with the bias materialised (last dim padded to a multiple of 8 for the GPU kernels)."""
     tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
     k = torch.cat([s.k for s in segments], dim=2)
@@ -99,8 +99,8 @@ def sdpa_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], re
     return out + residual_of(q, q_has_cls)
 
 
-def augqk_sdpa(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
-               scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+def augqk_sdpa(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+               scale: float | None = None, q_has_cls: bool = True) -> Tensor:
     """The augmented-QK identity on stock SDPA (scale folded into q, tables appended)."""
     d = q.shape[-1]
     scale = d ** -0.5 if scale is None else scale
@@ -120,8 +120,8 @@ def augqk_sdpa(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], r
 _FLEX_CACHE: dict = {}
 
 
-def flex(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: Optional[RelPos],
-         scale: Optional[float] = None, q_has_cls: bool = True) -> Tensor:
+def flex(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+         scale: float | None = None, q_has_cls: bool = True) -> Tensor:
     """FlexAttention with a score_mod adding the three table entries of each key (compiled once)."""
     from torch.nn.attention.flex_attention import flex_attention
 

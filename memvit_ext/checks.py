@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -34,9 +34,9 @@ def check_inputs(
     q_thw: Sequence[int],
     segments: Sequence[KVSegment],
     q_has_cls: bool,
-    rel_pos: Optional[RelPos],
-    scale: Optional[float],
-    attn_mask: Optional[Tensor],
+    rel_pos: RelPos | None,
+    scale: float | None,
+    attn_mask: Tensor | None,
 ) -> None:
     if not isinstance(q, Tensor) or q.dim() != 4:
         got = _shape(q) if isinstance(q, Tensor) else type(q).__name__
@@ -52,7 +52,8 @@ def check_inputs(
             f"expected q of shape ({B}, {H}, {expected_nq}, {d})"
         )
     if isinstance(segments, KVSegment) or not isinstance(segments, Sequence) or len(segments) == 0:
-        raise ValueError("segments must be a non-empty sequence of KVSegment (memory clips oldest first, current clip last)")
+        raise ValueError(
+            "segments must be a non-empty sequence of KVSegment (memory clips oldest first, current clip last)")
     for i, seg in enumerate(segments):
         if not isinstance(seg, KVSegment):
             raise ValueError(f"segments[{i}] must be a KVSegment(k, v, thw, has_cls); got {type(seg).__name__}")

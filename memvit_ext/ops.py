@@ -17,7 +17,7 @@ Two layers:
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -121,7 +121,7 @@ torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
 
 
 # ---------------------------------------------------------------- compiled kernels
-_EXTENSION_ERROR: Optional[str] = None
+_EXTENSION_ERROR: str | None = None
 try:  # registers CPU/CUDA kernels for the schemas above
     from . import _C  # type: ignore[attr-defined]
 except ImportError as error:  # built without the extension, or a torch ABI mismatch
@@ -129,13 +129,21 @@ except ImportError as error:  # built without the extension, or a torch ABI mism
     _EXTENSION_ERROR = f"{type(error).__name__}: {error}"
 
 
-def kernel_capabilities() -> dict:
-    """What the compiled kernels serve, per device type: {'cpu': {...}, 'cuda': {...}}."""
+def _registered_capabilities() -> dict:
     if _C is None:
         return {}
     caps = _C.capabilities()
     return {device: caps[device] for device in caps
             if torch._C._dispatch_has_kernel_for_dispatch_key(OP, device.upper())}
+
+
+# Read once: the dispatch decision below must stay plain Python for torch.compile to trace it.
+_CAPABILITIES = _registered_capabilities()
+
+
+def kernel_capabilities() -> dict:
+    """What the compiled kernels serve, per device type: {'cpu': {...}, 'cuda': {...}}."""
+    return _CAPABILITIES
 
 
 _WARNED: set[str] = set()
@@ -147,7 +155,7 @@ def _warn_once(reason: str) -> None:
         warnings.warn(f"memvit_ext: {reason}; using the PyTorch reference implementation", stacklevel=3)
 
 
-def kernel_refusal(q: Tensor, attn_mask: Optional[Tensor]) -> Optional[str]:
+def kernel_refusal(q: Tensor, attn_mask: Tensor | None) -> str | None:
     """Why no compiled kernel serves these inputs (None when one does)."""
     device = q.device.type
     caps = kernel_capabilities().get(device)
@@ -166,7 +174,7 @@ def kernel_refusal(q: Tensor, attn_mask: Optional[Tensor]) -> Optional[str]:
     return None
 
 
-def _as_additive_mask(attn_mask: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
+def _as_additive_mask(attn_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     if attn_mask is None:
         return None
     if attn_mask.dtype == torch.bool:
@@ -180,10 +188,10 @@ def memory_pooling_attention(
     segments: Sequence[KVSegment],
     *,
     q_has_cls: bool = True,
-    rel_pos: Optional[RelPos] = None,
-    scale: Optional[float] = None,
+    rel_pos: RelPos | None = None,
+    scale: float | None = None,
     residual: bool = True,
-    attn_mask: Optional[Tensor] = None,
+    attn_mask: Tensor | None = None,
     implementation: str = "auto",
 ) -> Tensor:
     """Memory-augmented pooling attention: the attention core of a MeMViT / MViTv2 block.

@@ -15,7 +15,7 @@ float32; the output has the input dtype.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -30,9 +30,9 @@ def residual_of(q: Tensor, q_cls: bool) -> Tensor:
     return torch.cat([torch.zeros_like(q[:, :, :1]), q[:, :, 1:]], dim=2)
 
 
-def attention_logits(q: Tensor, keys: Sequence[Tensor], rel_bias: Optional[Tensor], kv_thw: Sequence[int],
+def attention_logits(q: Tensor, keys: Sequence[Tensor], rel_bias: Tensor | None, kv_thw: Sequence[int],
                      kv_cls: Sequence[int], bin_offsets: Sequence[int], scale: float,
-                     attn_mask: Optional[Tensor]) -> Tensor:
+                     attn_mask: Tensor | None) -> Tensor:
     """``scale * q k^T + bias + mask`` over the concatenated keys, in the compute dtype."""
     dtype = compute_dtype(q.dtype)
     k = torch.cat([key.to(dtype) for key in keys], dim=2)
@@ -51,16 +51,16 @@ def attention_core(
     q: Tensor,
     keys: Sequence[Tensor],
     values: Sequence[Tensor],
-    rel_bias: Optional[Tensor],
+    rel_bias: Tensor | None,
     kv_thw: Sequence[int],
     kv_cls: Sequence[int],
     bin_offsets: Sequence[int],
     scale: float,
     residual: bool,
     q_cls: bool,
-    attn_mask: Optional[Tensor] = None,
+    attn_mask: Tensor | None = None,
     need_lse: bool = False,
-) -> tuple[Tensor, Optional[Tensor]]:
+) -> tuple[Tensor, Tensor | None]:
     """Returns ``(out, lse)``; ``lse`` (logsumexp of each logit row, float32/64) only on request.
 
     Rows whose keys are all masked out (``-inf``) attend to nothing: their attention term is 0.
@@ -84,15 +84,15 @@ def attention_core_backward(
     q: Tensor,
     keys: Sequence[Tensor],
     values: Sequence[Tensor],
-    rel_bias: Optional[Tensor],
+    rel_bias: Tensor | None,
     kv_thw: Sequence[int],
     kv_cls: Sequence[int],
     bin_offsets: Sequence[int],
     scale: float,
     residual: bool,
     q_cls: bool,
-    attn_mask: Optional[Tensor] = None,
-) -> tuple[Tensor, list[Tensor], list[Tensor], Optional[Tensor]]:
+    attn_mask: Tensor | None = None,
+) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]:
     """Gradients of :func:`attention_core` w.r.t. q, each key, each value and the tables.
 
     Written out (softmax backward of the augmented product) because it serves as a dispatcher

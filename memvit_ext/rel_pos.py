@@ -14,7 +14,7 @@ receive the tables and only decompose key indices into grid coordinates.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,10 +58,12 @@ def reference_nonsquare_w_index(q_h: int, k_h: int, q_w: int, k_w: int, device=N
 
 def temporal_distance_index(q_len: int, k_len: int, device=None) -> Tensor:
     """``i - j + k_len - 1``: temporal rows of the current clip (no resolution scaling)."""
-    return torch.arange(q_len, device=device)[:, None] - torch.arange(k_len, device=device)[None, :] + (k_len - 1)
+    queries, keys = torch.arange(q_len, device=device), torch.arange(k_len, device=device)
+    return queries[:, None] - keys[None, :] + (k_len - 1)
 
 
-def memory_temporal_index(q_len: int, first_slot: int, k_len: int, total_slots: int, stride: int, device=None) -> Tensor:
+def memory_temporal_index(q_len: int, first_slot: int, k_len: int, total_slots: int, stride: int,
+                          device=None) -> Tensor:
     """Rows for memory time slots ``first_slot .. first_slot + k_len - 1`` of ``total_slots``.
 
     Slots are counted along the concatenated memory time axis (oldest clip first); the index
@@ -131,7 +133,7 @@ def expected_table_rows(
 
 
 def _axis_rows(rel_pos: RelPos, q_thw, seg: KVSegment, is_memory: bool, axis: int,
-               first_slot: int, total_slots: int, device) -> tuple[Optional[Tensor], Optional[Tensor]]:
+               first_slot: int, total_slots: int, device) -> tuple[Tensor | None, Tensor | None]:
     """(table, row index of shape (q_len, k_len)) for one axis of one segment."""
     q_t, q_h, q_w = q_thw
     k_t, k_h, k_w = seg.thw
@@ -153,6 +155,15 @@ def _axis_rows(rel_pos: RelPos, q_thw, seg: KVSegment, is_memory: bool, axis: in
     return table, index
 
 
+def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` as a one-hot product, so its gradient is a matrix product too.
+
+    Indexing's backward accumulates with atomics (nondeterministic on CPU and CUDA); these
+    one-hot matrices are tiny (q_len * k_len x table rows).
+    """
+    return F.one_hot(index, table.shape[0]).to(table.dtype) @ table
+
+
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Accumulation dtype: float64 stays float64, everything else computes in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
@@ -163,8 +174,8 @@ def query_bias_tables(
     q_thw: Sequence[int],
     q_has_cls: bool,
     segments: Sequence[KVSegment],
-    rel_pos: Optional[RelPos],
-) -> tuple[Optional[Tensor], list[int]]:
+    rel_pos: RelPos | None,
+) -> tuple[Tensor | None, list[int]]:
     """Per-query bias tables ``(B, heads, Nq, bins)`` and the bin layout.
 
     Returns ``(tables, bin_offsets)`` where ``bin_offsets[3*s + a]`` is the first column of
@@ -193,7 +204,7 @@ def query_bias_tables(
                 continue
             offsets[3 * s + axis] = n_bins
             n_bins += seg.thw[axis]
-            rows_per_axis[axis].append(table[index].to(dtype))  # (q_len_axis, k_len_axis, d)
+            rows_per_axis[axis].append(gather_rows(table, index).to(dtype))  # (q_len_axis, k_len_axis, d)
     if n_bins == 0:
         return None, offsets
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -42,16 +42,16 @@ class RelPos(NamedTuple):
     have the h length. With ``False`` every axis uses its own ratios (the geometric rule).
     """
 
-    h: Optional[Tensor] = None
-    w: Optional[Tensor] = None
-    t: Optional[Tensor] = None
-    mem_h: Optional[Tensor] = None
-    mem_w: Optional[Tensor] = None
-    mem_t: Optional[Tensor] = None
+    h: Tensor | None = None
+    w: Tensor | None = None
+    t: Tensor | None = None
+    mem_h: Tensor | None = None
+    mem_w: Tensor | None = None
+    mem_t: Tensor | None = None
     mem_t_stride: int = 1
     reference_nonsquare: bool = False
 
-    def tables(self) -> tuple[Optional[Tensor], ...]:
+    def tables(self) -> tuple[Tensor | None, ...]:
         """The six tables in the op's order: h, w, t, mem_h, mem_w, mem_t."""
         return (self.h, self.w, self.t, self.mem_h, self.mem_w, self.mem_t)
 

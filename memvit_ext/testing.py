@@ -10,7 +10,6 @@ shared notes PERF.md section 1: token grids from the pooling strides, memory gri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -23,7 +22,7 @@ class AttentionProblem:
     heads: int
     q_thw: tuple[int, int, int]
     kv_thw: tuple[int, int, int]
-    mem_thw: Optional[tuple[int, int, int]] = None  # grid of one compressed memory clip
+    mem_thw: tuple[int, int, int] | None = None  # grid of one compressed memory clip
     n_mem: int = 0
     head_dim: int = 96
     mem_t_stride: int = 4
@@ -93,7 +92,7 @@ def distinct(layers: list[AttentionProblem]) -> list[AttentionProblem]:
 
 
 def make_inputs(problem: AttentionProblem, batch: int = 1, dtype=torch.float32, device="cpu",
-                requires_grad: bool = False, generator: Optional[torch.Generator] = None,
+                requires_grad: bool = False, generator: torch.Generator | None = None,
                 rel_pos: bool = True, cls: bool = True, table_std: float = 0.3) -> dict:
     """Random q, segments and tables of a problem: kwargs of memory_pooling_attention (+ 'q')."""
     def randn(*shape, std=1.0):
