@@ -1,0 +1,197 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Model benchmark: clips/s and peak memory of inference and of a training step.
+
+``python -m memvit.benchmark --cfg configs/ava_16.yaml --batch 1 --clips 3 --train-steps 2``
+
+Inference runs clip after clip with the memory filled first (the steady state: every memory
+clip the sampler can attend is there); a training step is forward + backward + SGD step, also
+with memory filled. Each (phase, attention implementation) runs in its own subprocess so its
+peak memory is its own: on CPU the peak resident set size of that process (and how much it
+grew over the model alone), on CUDA ``torch.cuda.max_memory_allocated``. The fused op and the
+PyTorch fallback (``memvit_ext``'s ``implementation="reference"``) are measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+IMPLS = {"fused": "kernel", "fallback": "reference"}
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _inputs(model, cfg, batch: int, device: torch.device, dtype: torch.dtype):
+    from .config import input_shape
+
+    c, t, h, w = input_shape(cfg)
+    clip = torch.randn(batch, c, t, h, w, device=device, dtype=dtype)
+    boxes = None
+    if model.is_detection:  # 4 boxes per clip, inside the frame
+        rows = []
+        for b in range(batch):
+            for i in range(4):
+                x0, y0 = 10.0 + 30 * i, 20.0 + 25 * i
+                rows.append([b, x0, y0, x0 + 80, y0 + 100])
+        boxes = torch.tensor(rows, device=device, dtype=dtype)
+    return clip, boxes
+
+
+def _loss(model, out: torch.Tensor) -> torch.Tensor:
+    if model.is_detection:
+        return torch.nn.functional.binary_cross_entropy(out.float(), torch.zeros_like(out, dtype=torch.float32))
+    return torch.nn.functional.cross_entropy(out.float(), torch.zeros(out.shape[0], dtype=torch.long,
+                                                                       device=out.device))
+
+
+def run_phase(cfg_path: str, overrides: Sequence[str], phase: str, impl: str, batch: int, steps: int,
+              device: str, bf16: bool) -> dict:
+    """Measure one phase in this process; returns seconds per step and memory figures."""
+    from .config import build_model, load_config
+    from .flops import memory_clips_per_step
+    from .models import set_attention_implementation
+
+    torch.manual_seed(0)
+    cfg = load_config(cfg_path, overrides)
+    dev = torch.device(device)
+    model = build_model(cfg).to(dev)
+    set_attention_implementation(model, IMPLS[impl])
+    clip, boxes = _inputs(model, cfg, batch, dev, torch.float32)
+    ids = list(range(batch))
+    plan = memory_clips_per_step(model, 64)
+    warmup = plan.index(max(plan)) if model.memory is not None else 0
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+    base_rss = _rss_mib()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times = []
+    if phase == "inference":
+        model.eval()
+        with torch.no_grad(), autocast:
+            for _ in range(warmup):
+                model(clip, video_ids=ids, boxes=boxes)
+            for _ in range(steps):
+                _sync(dev)
+                start = time.perf_counter()
+                model(clip, video_ids=ids, boxes=boxes)
+                _sync(dev)
+                times.append(time.perf_counter() - start)
+    else:
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        with torch.no_grad(), autocast:
+            for _ in range(warmup):
+                model(clip, video_ids=ids, boxes=boxes)
+        for _ in range(steps):
+            _sync(dev)
+            start = time.perf_counter()
+            with autocast:
+                out = model(clip, video_ids=ids, boxes=boxes)
+            _loss(model, out).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            _sync(dev)
+            times.append(time.perf_counter() - start)
+    result = {"phase": phase, "impl": impl, "seconds": times, "warmup_clips": warmup}
+    if dev.type == "cuda":
+        result["peak_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:
+        result["peak_mib"] = _peak_rss_mib()
+        result["growth_mib"] = _peak_rss_mib() - base_rss
+    return result
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _spawn(args: argparse.Namespace, phase: str, impl: str) -> dict:
+    steps = args.clips if phase == "inference" else args.train_steps
+    cmd = [sys.executable, "-m", "memvit.benchmark", "--cfg", args.cfg, "--batch", str(args.batch), "--device",
+           args.device, "--_phase", phase, "--_impl", impl, "--_steps", str(steps)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    if args.bf16:
+        cmd.append("--bf16")
+    cmd += list(args.opts)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark phase {phase}/{impl} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memvit.benchmark", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cfg", required=True, help="YAML config (configs/*.yaml)")
+    parser.add_argument("--batch", type=int, default=1, help="clips per batch (each row its own video)")
+    parser.add_argument("--clips", type=int, default=3, help="timed inference clips (after filling memory)")
+    parser.add_argument("--train-steps", type=int, default=2, help="timed training steps (0: skip training)")
+    parser.add_argument("--impl", choices=["both", "fused", "fallback"], default="both")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--_phase", help=argparse.SUPPRESS)
+    parser.add_argument("--_impl", help=argparse.SUPPRESS)
+    parser.add_argument("--_steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args._phase:  # a measuring subprocess
+        result = run_phase(args.cfg, args.opts, args._phase, args._impl, args.batch, args._steps, args.device,
+                           args.bf16)
+        print(json.dumps(result))
+        return 0
+
+    impls = ["fused", "fallback"] if args.impl == "both" else [args.impl]
+    phases = [("inference", args.clips)] + ([("train step", args.train_steps)] if args.train_steps > 0 else [])
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"memvit benchmark: {args.cfg} {' '.join(args.opts)}".rstrip())
+    print(f"  device {args.device} ({device_name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"batch {args.batch}, {'bf16 autocast' if args.bf16 else 'fp32'}")
+    rows = []
+    for phase, steps in phases:
+        for impl in impls:
+            print(f"  measuring {phase} with the {impl} attention ({steps} timed steps)...", file=sys.stderr,
+                  flush=True)
+            result = _spawn(args, "inference" if phase == "inference" else "train", impl)
+            seconds = sorted(result["seconds"])[len(result["seconds"]) // 2]  # median
+            rows.append((phase, impl, seconds, result))
+    memory_label = "peak GPU MiB" if args.device.startswith("cuda") else "peak RSS MiB (phase growth)"
+    print(f"  {'phase':<11} {'attention':<9} {'clips/s':>8} {'s/step':>8}  {memory_label}")
+    for phase, impl, seconds, result in rows:
+        memory = f"{result['peak_mib']:.0f}"
+        if "growth_mib" in result:
+            memory += f" (+{result['growth_mib']:.0f})"
+        print(f"  {phase:<11} {impl:<9} {args.batch / seconds:8.3f} {seconds:8.3f}  {memory}")
+    if len(impls) == 2:
+        for phase, _ in phases:
+            fused = next(s for p, i, s, _ in rows if p == phase and i == "fused")
+            fallback = next(s for p, i, s, _ in rows if p == phase and i == "fallback")
+            print(f"  {phase}: fused is {fallback / fused:.2f}x the fallback's speed")
+    warmup = rows[0][3]["warmup_clips"]
+    print(f"  (memory filled by {warmup} earlier clips before timing; medians of the timed steps)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,365 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""MeMViT attention: MViTv2 pool-first pooling attention with a memory of earlier clips.
+
+The attention arithmetic (logits, decomposed relative positions, softmax, residual pooling)
+is the ``memvit_ext.memory_pooling_attention`` op; these modules pool, project, manage the
+memory segments and size the relative-position tables for the runtime grids.
+
+Parameter names and shapes are those of the reference (facebookresearch/MeMViT), so its
+checkpoints load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memvit_ext import KVSegment, RelPos, memory_pooling_attention, resize_rel_pos
+
+from .memory import GatheredMemory, MemoryEntry, MemoryStep
+
+Grid = tuple[int, int, int]
+IMPLEMENTATIONS = ("auto", "kernel", "reference")
+
+
+def _triple(x: Sequence[int]) -> tuple[int, int, int]:
+    x = tuple(int(v) for v in x)
+    if len(x) != 3:
+        raise ValueError(f"expected three values (t, h, w); got {x}")
+    return x  # type: ignore[return-value]
+
+
+def attention_pool(x: Tensor, pool: nn.Module | None, thw: Sequence[int], has_cls: bool,
+                   norm: nn.Module | None = None) -> tuple[Tensor, Grid]:
+    """Pool the token grid of ``x`` (``(B, heads, N, C)`` or ``(B, N, C)``); cls bypasses the pool.
+
+    The norm (if any) is applied to the pooled sequence including the cls token, as in MViTv2.
+    """
+    if pool is None:
+        return x, _triple(thw)
+    squeeze = x.dim() == 3
+    if squeeze:
+        x = x.unsqueeze(1)
+    if has_cls:
+        cls_tok, x = x[:, :, :1], x[:, :, 1:]
+    B, heads, _, C = x.shape
+    t, h, w = thw
+    x = x.reshape(B * heads, t, h, w, C).permute(0, 4, 1, 2, 3)
+    x = pool(x)
+    grid = (int(x.shape[2]), int(x.shape[3]), int(x.shape[4]))
+    x = x.reshape(B, heads, C, -1).transpose(2, 3)
+    if has_cls:
+        x = torch.cat((cls_tok, x), dim=2)
+    if norm is not None:
+        x = norm(x)
+    return (x.squeeze(1) if squeeze else x), grid
+
+
+def _spatial_tables(table_h: Tensor, table_w: Tensor, q_thw: Grid, k_thw: Grid) -> tuple[Tensor, Tensor]:
+    """Resize h/w tables to the runtime grids (the reference's rule, wide inputs included)."""
+    rows_h = 2 * max(q_thw[1], k_thw[1]) - 1
+    rows_w = 2 * max(q_thw[2], k_thw[2]) - 1
+    # Wider than tall: the reference reads w distances with the h ratios from an h-sized table.
+    return resize_rel_pos(table_h, rows_h), resize_rel_pos(table_w, rows_h if rows_w > rows_h else rows_w)
+
+
+def _key_mask(parts: Sequence[tuple[int, Tensor | None, Tensor | None]], batch: int,
+              device: torch.device) -> Tensor | None:
+    """``(B, 1, 1, keys)`` bool mask (True = attend) from (tokens, row_ok, valid) per segment."""
+    if all(ok is None and valid is None for _, ok, valid in parts):
+        return None
+    cols = []
+    for n, ok, valid in parts:
+        m = torch.ones(batch, n, dtype=torch.bool, device=device)
+        if ok is not None:
+            m = m & ok[:, None]
+        if valid is not None:
+            m = m & valid
+        cols.append(m)
+    mask = torch.cat(cols, dim=1)
+    # A row with no key left attends to every key (only happens for padded box slots).
+    mask = mask | ~mask.any(dim=1, keepdim=True)
+    return mask[:, None, None, :]
+
+
+class OpAttention(nn.Module):
+    """Base of the attention modules that run ``memvit_ext``'s op.
+
+    ``implementation`` is passed to the op: ``"auto"``, ``"kernel"`` or ``"reference"``
+    (see :func:`memvit.models.set_attention_implementation`).
+    """
+
+    implementation: str = "auto"
+
+
+class MemoryPoolingAttention(OpAttention):
+    """MViTv2 pooling attention (pool-first) with MeMViT memory.
+
+    ::
+
+        x (B, 1+thw, dim) -> heads -> pool_q/k/v (depthwise Conv3d + LayerNorm, shared by heads)
+          q -> Linear q -> (B, heads, Nq, head_dim)
+          k, v (un-projected)  -> cached as memory; concatenated after the attended memory clips
+          [memory clips..., current] -> Linear k / Linear v
+          -> memvit_ext.memory_pooling_attention (rel-pos bias, residual pooling) -> proj
+
+    Args:
+        dim, dim_out: input / output channels (MViTv2 grows channels inside attention).
+        num_heads: heads; ``head_dim = dim_out // num_heads``. Pooling runs on ``dim // num_heads``
+            channels per head with weights shared across heads.
+        input_size: (t, h, w) token grid at build time; sizes the relative-position tables.
+        kernel_q, kernel_kv, stride_q, stride_kv: pooling; a kernel and stride of all ones
+            means no pooling (no pool/norm parameters).
+        rel_pos_spatial, rel_pos_temporal: decomposed relative positions.
+        residual_pooling: add the pooled q to the output (MViTv2).
+        memory: build the memory relative-position tables (``rel_pos_mem_*``).
+        attend_memory: whether this layer caches and attends memory at run time (False for
+            the reference's EXCLUDE_LAYERS, which cache but never read it).
+        attn_max_len: current clip + at most this many - 1 memory clips (sizes ``rel_pos_mem_t``).
+        compress_kernel, compress_stride: memory compression (depthwise Conv3d over ``dim`` +
+            LayerNorm); ``None`` for no compression.
+        dropout_rate: dropout after the output projection.
+        memory_name: the key of this layer's cache in the model's :class:`MemoryState`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        dim_out: int,
+        num_heads: int,
+        input_size: Sequence[int],
+        qkv_bias: bool = True,
+        kernel_q: Sequence[int] = (3, 3, 3),
+        kernel_kv: Sequence[int] = (3, 3, 3),
+        stride_q: Sequence[int] = (1, 1, 1),
+        stride_kv: Sequence[int] = (1, 1, 1),
+        has_cls_embed: bool = True,
+        rel_pos_spatial: bool = True,
+        rel_pos_temporal: bool = True,
+        residual_pooling: bool = True,
+        memory: bool = True,
+        attend_memory: bool = True,
+        attn_max_len: int = 3,
+        compress_kernel: Sequence[int] | None = (7, 3, 3),
+        compress_stride: Sequence[int] = (4, 2, 2),
+        dropout_rate: float = 0.0,
+        norm_eps: float = 1e-6,
+        memory_name: str = "",
+    ) -> None:
+        super().__init__()
+        if dim % num_heads or dim_out % num_heads:
+            raise ValueError(f"dim {dim} and dim_out {dim_out} must be divisible by num_heads {num_heads}")
+        self.dim, self.dim_out, self.num_heads = dim, dim_out, num_heads
+        self.head_dim = dim_out // num_heads
+        self.has_cls_embed = has_cls_embed
+        self.residual_pooling = residual_pooling
+        self.attend_memory = memory and attend_memory
+        self.memory_name = memory_name
+        stride_q, stride_kv = _triple(stride_q), _triple(stride_kv)
+        kernel_q, kernel_kv = _triple(kernel_q), _triple(kernel_kv)
+        t, h, w = _triple(input_size)
+
+        # Parameters of the module itself first: the reference's state-dict order.
+        def table(rows: int) -> nn.Parameter:
+            return nn.Parameter(torch.zeros(rows, self.head_dim))
+
+        self.compress_stride = _triple(compress_stride) if compress_kernel is not None else (1, 1, 1)
+        if rel_pos_spatial:
+            q_h, q_w = h // stride_q[1], w // stride_q[2]
+            kv_h, kv_w = h // stride_kv[1], w // stride_kv[2]
+            self.rel_pos_h = table(2 * max(q_h, kv_h) - 1)
+            self.rel_pos_w = table(2 * max(q_w, kv_w) - 1)
+            if memory and compress_kernel is not None:
+                mem_h, mem_w = kv_h // self.compress_stride[1], kv_w // self.compress_stride[2]
+                self.rel_pos_mem_h = table(2 * max(q_h, mem_h) - 1)
+                self.rel_pos_mem_w = table(2 * max(q_w, mem_w) - 1)
+        if rel_pos_temporal:
+            self.rel_pos_t = table(2 * t - 1)
+            if memory:
+                self.rel_pos_mem_t = table(2 * t + (attn_max_len - 2) * t - 1)
+        self.q = nn.Linear(dim, dim_out, bias=qkv_bias)
+        self.k = nn.Linear(dim, dim_out, bias=qkv_bias)
+        self.v = nn.Linear(dim, dim_out, bias=qkv_bias)
+        self.proj = nn.Linear(dim_out, dim_out)
+        self.proj_drop = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
+
+        pool_channels = dim // num_heads
+
+        def pool(kernel: Grid, stride: Grid) -> tuple[nn.Module | None, nn.Module | None]:
+            if math.prod(kernel) == 1 and math.prod(stride) == 1:
+                return None, None
+            conv = nn.Conv3d(pool_channels, pool_channels, kernel, stride=stride,
+                             padding=[k // 2 for k in kernel], groups=pool_channels, bias=False)
+            return conv, nn.LayerNorm(pool_channels, eps=norm_eps)
+
+        self.pool_q, self.norm_q = pool(kernel_q, stride_q)
+        self.pool_k, self.norm_k = pool(kernel_kv, stride_kv)
+        self.pool_v, self.norm_v = pool(kernel_kv, stride_kv)
+        if compress_kernel is not None:
+            compress_kernel = _triple(compress_kernel)
+
+            def compress() -> nn.Conv3d:
+                return nn.Conv3d(dim, dim, compress_kernel, stride=self.compress_stride,
+                                 padding=[k // 2 for k in compress_kernel], groups=dim, bias=False)
+
+            self.compress_k, self.compress_v = compress(), compress()
+            self.norm_compress_k = nn.LayerNorm(dim, eps=norm_eps)
+            self.norm_compress_v = nn.LayerNorm(dim, eps=norm_eps)
+        self.has_compress = compress_kernel is not None
+
+    # ------------------------------------------------------------------ pieces
+    def prepare(self, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """Pool q, k, v of the normalised input and project q.
+
+        Returns q ``(B, heads, Nq, head_dim)`` and the un-projected k, v ``(B, Nk, dim)``.
+        """
+        B, N, C = x.shape
+        heads = x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
+        q, _ = attention_pool(heads, self.pool_q, thw, self.has_cls_embed, self.norm_q)
+        k, _ = attention_pool(heads, self.pool_k, thw, self.has_cls_embed, self.norm_k)
+        v, _ = attention_pool(heads, self.pool_v, thw, self.has_cls_embed, self.norm_v)
+        q = self._split_heads(self.q(self._merge_heads(q)))
+        return q, self._merge_heads(k), self._merge_heads(v)
+
+    def output_grids(self, thw: Sequence[int]) -> tuple[Grid, Grid]:
+        """(q grid, k/v grid) after pooling an input grid (conv arithmetic, no tensors)."""
+        return _pooled_grid(self.pool_q, thw), _pooled_grid(self.pool_k, thw)
+
+    def compress(self, entry: MemoryEntry) -> MemoryEntry:
+        """Compress a cached clip (pooled with the learnable compression conv + LayerNorm)."""
+        k, grid = attention_pool(entry.k, self.compress_k, entry.thw, entry.has_cls, self.norm_compress_k)
+        v, _ = attention_pool(entry.v, self.compress_v, entry.thw, entry.has_cls, self.norm_compress_v)
+        return MemoryEntry(k, v, grid, entry.has_cls, compressed=True)
+
+    def remember(self, memory: MemoryStep | None, k: Tensor, v: Tensor, kv_thw: Grid) -> GatheredMemory:
+        """Cache the current clip's k/v inputs and gather the memory this layer attends."""
+        if memory is None or not self.attend_memory:
+            return GatheredMemory([], [])
+        return memory.update(self.memory_name, k, v, kv_thw, self.has_cls_embed, attend=True,
+                             compress=self.compress if self.has_compress else None)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, thw: Sequence[int], memory: GatheredMemory) -> Tensor:
+        """Attention of q over [memory clips..., current clip], then the output projection."""
+        q_thw, kv_thw = self.output_grids(thw)
+        entries = memory.entries
+        B = q.shape[0]
+        keys = self._split_heads(self.k(torch.cat([e.k for e in entries] + [k], dim=1)))
+        values = self._split_heads(self.v(torch.cat([e.v for e in entries] + [v], dim=1)))
+        sizes = [e.k.shape[1] for e in entries] + [k.shape[1]]
+        grids = [e.thw for e in entries] + [kv_thw]
+        cls = [e.has_cls for e in entries] + [self.has_cls_embed]
+        segments = [KVSegment(ks, vs, g, c) for ks, vs, g, c in
+                    zip(keys.split(sizes, dim=2), values.split(sizes, dim=2), grids, cls)]
+        mask = _key_mask([(n, ok, None) for n, ok in zip(sizes, memory.row_ok + [None])], B, q.device)
+        out = memory_pooling_attention(
+            q, q_thw, segments, q_has_cls=self.has_cls_embed,
+            rel_pos=self._rel_pos(q_thw, kv_thw, entries[0].thw if entries else None),
+            residual=self.residual_pooling, attn_mask=mask, implementation=self.implementation)
+        out = out.transpose(1, 2).reshape(B, q.shape[2], self.dim_out)
+        return self.proj_drop(self.proj(out))
+
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None) -> tuple[Tensor, Grid]:
+        """``x``: normalised tokens ``(B, cls + t*h*w, dim)``; returns tokens and the q grid."""
+        q, k, v = self.prepare(x, thw)
+        gathered = self.remember(memory, k, v, self.output_grids(thw)[1])
+        return self.attend(q, k, v, thw, gathered), self.output_grids(thw)[0]
+
+    # ------------------------------------------------------------------ helpers
+    def _merge_heads(self, x: Tensor) -> Tensor:
+        B, heads, N, c = x.shape
+        return x.transpose(1, 2).reshape(B, N, heads * c)
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        B, N, C = x.shape
+        return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
+
+    def _rel_pos(self, q_thw: Grid, kv_thw: Grid, mem_thw: Grid | None) -> RelPos | None:
+        tables: dict[str, Tensor] = {}
+        if hasattr(self, "rel_pos_h"):
+            tables["h"], tables["w"] = _spatial_tables(self.rel_pos_h, self.rel_pos_w, q_thw, kv_thw)
+            if mem_thw is not None and hasattr(self, "rel_pos_mem_h"):
+                tables["mem_h"], tables["mem_w"] = _spatial_tables(
+                    self.rel_pos_mem_h, self.rel_pos_mem_w, q_thw, mem_thw)
+        if hasattr(self, "rel_pos_t"):
+            rows = 2 * max(q_thw[0], kv_thw[0]) - 1
+            if self.rel_pos_t.shape[0] < rows:
+                raise ValueError(f"rel_pos_t has {self.rel_pos_t.shape[0]} rows but {q_thw[0]} query and "
+                                 f"{kv_thw[0]} key time steps need {rows}: build the model for at least "
+                                 f"{q_thw[0]} token time steps (temporal_size)")
+            tables["t"] = self.rel_pos_t[:rows]  # the reference indexes the first rows, never resizes
+            if mem_thw is not None and hasattr(self, "rel_pos_mem_t"):
+                tables["mem_t"] = self.rel_pos_mem_t
+        if not tables:
+            return None
+        return RelPos(**tables, mem_t_stride=self.compress_stride[0], reference_nonsquare=True)
+
+
+def _pooled_grid(pool: nn.Module | None, thw: Sequence[int]) -> Grid:
+    if pool is None:
+        return _triple(thw)
+    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in
+                 zip(thw, pool.kernel_size, pool.stride, pool.padding))  # type: ignore[return-value]
+
+
+class BoxMemoryAttention(OpAttention):
+    """MeMViT's attention over the boxes of a clip and the boxes of earlier clips (AVA head).
+
+    The input is the LayerNorm-ed box features padded to ``S`` slots ``(B, S, dim)``; there is
+    no pooling and no relative position. ``q, k, v`` are Linear maps; memory caches the
+    un-projected input. Dropouts (training only): ``drop_qkv_rate`` on q, k and v,
+    ``drop_attn_rate`` on the attention probabilities, ``dropout_rate`` after ``proj``. The
+    residual ``+ q`` uses the dropped-out q, as the reference.
+
+    ``mask_padding=False`` (the reference) lets every slot, empty ones included, be attended;
+    ``True`` masks the empty slots of the current and of the memory clips.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, drop_attn_rate: float = 0.0,
+                 drop_qkv_rate: float = 0.0, dropout_rate: float = 0.0, memory: bool = True,
+                 mask_padding: bool = False, memory_name: str = "") -> None:
+        super().__init__()
+        self.dim, self.num_heads = dim, num_heads
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
+        self.qkv_drop = nn.Dropout(drop_qkv_rate) if drop_qkv_rate > 0 else nn.Identity()
+        self.drop_attn_rate = drop_attn_rate
+        self.attend_memory = memory
+        self.mask_padding = mask_padding
+        self.memory_name = memory_name
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        B, N, C = x.shape
+        return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
+
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
+                key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
+        """``x``: ``(B, S, dim)`` normalised slots; ``key_valid``: ``(B, S)`` True for real boxes."""
+        B, S, C = x.shape
+        gathered = GatheredMemory([], [])
+        if memory is not None and self.attend_memory:
+            gathered = memory.update(self.memory_name, x, x, (1, 1, S), False, attend=True, valid=key_valid)
+        entries = gathered.entries
+        q = self.qkv_drop(self._split_heads(self.q(x)))
+        k = self.qkv_drop(self._split_heads(self.k(torch.cat([e.k for e in entries] + [x], dim=1))))
+        v = self.qkv_drop(self._split_heads(self.v(torch.cat([e.v for e in entries] + [x], dim=1))))
+        sizes = [e.k.shape[1] for e in entries] + [S]
+        valid = [e.valid if self.mask_padding else None for e in entries]
+        valid.append(key_valid if self.mask_padding else None)
+        mask = _key_mask(list(zip(sizes, gathered.row_ok + [None], valid)), B, x.device)
+        if self.training and self.drop_attn_rate > 0:
+            # Dropout on the attention probabilities: the op has none, torch's SDPA does.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.drop_attn_rate) + q
+        else:
+            segments = [KVSegment(ks, vs, (1, 1, n), False) for ks, vs, n in
+                        zip(k.split(sizes, dim=2), v.split(sizes, dim=2), sizes)]
+            out = memory_pooling_attention(q, (1, 1, S), segments, q_has_cls=False, rel_pos=None, residual=True,
+                                           attn_mask=mask, implementation=self.implementation)
+        out = out.transpose(1, 2).reshape(B, S, C)
+        return self.proj_drop(self.proj(out)), _triple(thw)

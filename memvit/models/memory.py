@@ -1,0 +1,298 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""MeMViT's memory, held as explicit state outside the modules.
+
+A model owns one :class:`MemoryState` (``model.memory``; it is not part of ``state_dict``).
+The state holds, per memory layer, the cached clips (:class:`MemoryEntry`: pooled, normalised,
+*un-projected* K and V inputs, detached) and, per cached clip, the video id of every batch row.
+Each forward is one *step*: :meth:`MemoryState.begin_step` decides which cached clips are
+attended (the sampler) and applies the video-boundary rule, each layer then calls
+:meth:`MemoryStep.update` (cache the current clip, compress the previous one, gather the
+selected memory), and :meth:`MemoryStep.finish` records the ids and trims the cache.
+
+The rules reproduce the reference (facebookresearch/MeMViT):
+
+* Sampler ``gapN``: with ``L`` cached clips, every N-th clip counting back from N steps ago,
+  at most ``attn_max_len - 1`` of them (``gap2``: t-2, t-4); ``all``: every cached clip. The
+  cache keeps ``keep_max_len - 1`` clips (``(attn_max_len - 1) * N`` for gapN).
+* Compression is pipelined: the previous step's raw clip is compressed during the current
+  step (so the compression gets a gradient only when that clip, t-1, is attended, which the
+  gap samplers never do) and stored compressed and detached.
+* Video boundaries (``isolation="zero"``, the reference): cached rows of another video are
+  zeroed and still attended when the cached batch is larger than one; with a cached batch of
+  one the clips of another video are dropped. ``isolation="mask"`` instead keeps the memory
+  and excludes other-video clips from attention with a mask (the fix: zeroed inputs become
+  the k/v projection biases, which still receive attention weight).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+ISOLATION_MODES = ("zero", "mask")
+
+
+def parse_sampler(sampler: str) -> int | None:
+    """The gap of a ``gapN`` sampler, or None for ``all``."""
+    if sampler == "all":
+        return None
+    match = re.fullmatch(r"gap([1-9][0-9]*)", sampler)
+    if match is None:
+        raise ValueError(f"memory sampler must be 'all' or 'gapN' (N >= 1); got {sampler!r}")
+    return int(match.group(1))
+
+
+def keep_max_len(attn_max_len: int, sampler: str) -> int:
+    """Cache capacity of the reference: the cache holds ``keep_max_len - 1`` earlier clips."""
+    gap = parse_sampler(sampler)
+    return attn_max_len if gap is None else (attn_max_len - 1) * gap + 1
+
+
+def sample_memory(num_cached: int, sampler: str) -> list[int]:
+    """Indices (0 = oldest) of the cached clips the current clip attends to."""
+    gap = parse_sampler(sampler)
+    if gap is None:
+        return list(range(num_cached))
+    used = num_cached // gap
+    return list(range(num_cached - gap * used, num_cached, gap))
+
+
+@dataclass(frozen=True)
+class MemoryEntry:
+    """One cached clip of one layer: ``k``/``v`` are ``(B, tokens, channels)``, detached."""
+
+    k: Tensor
+    v: Tensor
+    thw: tuple[int, int, int]
+    has_cls: bool
+    compressed: bool = False
+    valid: Tensor | None = None  # (B, tokens) bool: real keys (box slots); None = all real
+
+    def rows(self, index: Tensor) -> MemoryEntry:
+        return replace(self, k=self.k[index], v=self.v[index],
+                       valid=None if self.valid is None else self.valid[index])
+
+
+@dataclass
+class MemorySnapshot:
+    """A copy of a :class:`MemoryState`'s cache that can be stored, sliced by rows and restored."""
+
+    video_ids: list[tuple[Hashable, ...]]
+    layers: dict[str, list[MemoryEntry]]
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.video_ids[0]) if self.video_ids else 0
+
+    def select_rows(self, rows: Sequence[int]) -> MemorySnapshot:
+        """The memory of some batch rows (e.g. to carry one video stream elsewhere)."""
+        rows = [int(r) for r in rows]
+        layers = {}
+        for name, entries in self.layers.items():
+            layers[name] = [e.rows(torch.tensor(rows, device=e.k.device)) for e in entries]
+        return MemorySnapshot([tuple(ids[r] for r in rows) for ids in self.video_ids], layers)
+
+    @staticmethod
+    def concat_rows(snapshots: Sequence[MemorySnapshot]) -> MemorySnapshot:
+        """Stack the memories of several streams into one batch (same cache length and grids)."""
+        if not snapshots:
+            raise ValueError("concat_rows needs at least one snapshot")
+        lengths = {len(s.video_ids) for s in snapshots}
+        names = {tuple(sorted(s.layers)) for s in snapshots}
+        if len(lengths) != 1 or len(names) != 1:
+            raise ValueError("snapshots must have the same number of cached clips and the same layers; "
+                             f"got lengths {sorted(lengths)}")
+        ids = [sum((s.video_ids[t] for s in snapshots), ()) for t in range(lengths.pop())]
+        layers = {}
+        for name in snapshots[0].layers:
+            merged = []
+            for parts in zip(*(s.layers[name] for s in snapshots)):
+                if len({(p.thw, p.compressed, p.has_cls) for p in parts}) != 1:
+                    raise ValueError(f"layer {name}: cached clips of different grids cannot share a batch")
+                valid = None
+                if any(p.valid is not None for p in parts):
+                    valid = torch.cat([p.valid if p.valid is not None else
+                                       torch.ones(p.k.shape[:2], dtype=torch.bool, device=p.k.device)
+                                       for p in parts])
+                merged.append(replace(parts[0], k=torch.cat([p.k for p in parts]),
+                                      v=torch.cat([p.v for p in parts]), valid=valid))
+            layers[name] = merged
+        return MemorySnapshot(ids, layers)
+
+
+@dataclass
+class LayerMemory:
+    """The cached clips of one layer, oldest first."""
+
+    entries: list[MemoryEntry] = field(default_factory=list)
+
+
+class MemoryState:
+    """The memory of a model: per-layer caches plus the video id of every cached row.
+
+    Args:
+        layer_names: the layers that cache memory (in forward order).
+        attn_max_len: current clip + at most ``attn_max_len - 1`` memory clips (3 in MeMViT).
+        sampler: ``"gapN"`` or ``"all"`` (see :func:`sample_memory`).
+        isolation: ``"zero"`` (the reference: other-video memory zeroed and still attended
+            when the cached batch is > 1) or ``"mask"`` (excluded from attention).
+    """
+
+    def __init__(self, layer_names: Sequence[str], attn_max_len: int = 3, sampler: str = "gap2",
+                 isolation: str = "zero") -> None:
+        if attn_max_len < 1:
+            raise ValueError(f"attn_max_len must be >= 1; got {attn_max_len}")
+        if isolation not in ISOLATION_MODES:
+            raise ValueError(f"memory isolation must be one of {ISOLATION_MODES}; got {isolation!r}")
+        self.attn_max_len = attn_max_len
+        self.sampler = sampler
+        self.keep_max_len = keep_max_len(attn_max_len, sampler)
+        self.isolation = isolation
+        self.layer_names = list(layer_names)
+        self.video_ids: list[tuple[Hashable, ...]] = []
+        self.layers: dict[str, LayerMemory] = {name: LayerMemory() for name in self.layer_names}
+
+    @property
+    def num_cached(self) -> int:
+        """Number of cached clips (steps) per layer."""
+        return len(self.video_ids)
+
+    def __repr__(self) -> str:
+        return (f"MemoryState(cached={self.num_cached}, batch={len(self.video_ids[0]) if self.video_ids else 0}, "
+                f"sampler={self.sampler!r}, attn_max_len={self.attn_max_len}, isolation={self.isolation!r})")
+
+    def reset(self) -> None:
+        """Forget every cached clip (start of an epoch, of an evaluation, or of new streams)."""
+        self.video_ids = []
+        for layer in self.layers.values():
+            layer.entries = []
+
+    def get_state(self, rows: Sequence[int] | None = None) -> MemorySnapshot:
+        """A snapshot of the cache (all rows, or only ``rows``) to restore with :meth:`set_state`."""
+        snapshot = MemorySnapshot(list(self.video_ids),
+                                  {name: list(layer.entries) for name, layer in self.layers.items()})
+        return snapshot if rows is None else snapshot.select_rows(rows)
+
+    def set_state(self, snapshot: MemorySnapshot) -> None:
+        """Replace the cache by a snapshot (of this model's layers)."""
+        if set(snapshot.layers) != set(self.layers):
+            raise ValueError("the snapshot's layers differ from this memory's: "
+                             f"missing {sorted(set(self.layers) - set(snapshot.layers))}, "
+                             f"unexpected {sorted(set(snapshot.layers) - set(self.layers))}")
+        for name, entries in snapshot.layers.items():
+            if len(entries) != len(snapshot.video_ids):
+                raise ValueError(f"layer {name} holds {len(entries)} clips but the snapshot has "
+                                 f"{len(snapshot.video_ids)} steps of video ids")
+        self.video_ids = list(snapshot.video_ids)
+        for name, entries in snapshot.layers.items():
+            self.layers[name].entries = list(entries)
+
+    def begin_step(self, video_ids: Sequence[Hashable], device: torch.device) -> MemoryStep:
+        """Start a forward: choose the attended clips and apply the video-boundary rule."""
+        current = tuple(video_ids)
+        for name, layer in self.layers.items():
+            if len(layer.entries) != len(self.video_ids):
+                raise RuntimeError(f"memory layer {name} holds {len(layer.entries)} clips but {len(self.video_ids)} "
+                                   "steps were recorded (an earlier forward failed?); call memory.reset()")
+        if self.video_ids and len(self.video_ids[0]) < len(current):
+            raise ValueError(f"the batch grew from {len(self.video_ids[0])} to {len(current)} rows while memory "
+                             "is cached; call memory.reset() or carry memory per stream with get_state/set_state")
+        saved = self.get_state()
+        selection = sample_memory(len(self.video_ids), self.sampler)
+        same_video = [[ids[i] == current[i] for i in range(len(current))] for ids in self.video_ids]
+        kept = [t for t, same in enumerate(same_video) if all(same)]
+        if self.isolation == "zero":
+            for t, same in enumerate(same_video):
+                other = [i for i, s in enumerate(same) if not s]
+                if other:
+                    self._zero_rows(t, other)
+        if self.video_ids and len(self.video_ids[0]) == 1:
+            # A cached batch of one: clips of another video are dropped and the selection re-indexed.
+            new_index = {old: new for new, old in enumerate(kept)}
+            self.video_ids = [self.video_ids[t] for t in kept]
+            for layer in self.layers.values():
+                layer.entries = [layer.entries[t] for t in kept]
+            selection = [new_index[t] for t in selection if t in new_index]
+            same_video = [same_video[t] for t in kept]
+        row_ok: dict[int, Tensor] = {}
+        if self.isolation == "mask":
+            for t in selection:
+                if not all(same_video[t]):
+                    row_ok[t] = torch.tensor(same_video[t], dtype=torch.bool, device=device)
+        return MemoryStep(self, current, selection, row_ok, saved)
+
+    def _zero_rows(self, t: int, rows: list[int]) -> None:
+        for layer in self.layers.values():
+            entry = layer.entries[t]
+            index = torch.tensor(rows, device=entry.k.device)
+            layer.entries[t] = replace(entry, k=entry.k.index_fill(0, index, 0.0),
+                                       v=entry.v.index_fill(0, index, 0.0))
+
+
+@dataclass
+class GatheredMemory:
+    """What one layer attends to besides the current clip: selected clips, oldest first."""
+
+    entries: list[MemoryEntry]
+    row_ok: list[Tensor | None]  # per entry: (B,) bool rows of the same video (mask isolation)
+
+
+class MemoryStep:
+    """One forward's view of the memory (from :meth:`MemoryState.begin_step`)."""
+
+    def __init__(self, state: MemoryState, video_ids: tuple[Hashable, ...], selection: list[int],
+                 row_ok: dict[int, Tensor], saved: MemorySnapshot) -> None:
+        self.state = state
+        self.video_ids = video_ids
+        self.selection = selection
+        self._row_ok = row_ok
+        self._saved = saved
+
+    def update(self, name: str, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, attend: bool,
+               compress: Callable[[MemoryEntry], MemoryEntry] | None = None,
+               valid: Tensor | None = None) -> GatheredMemory:
+        """Cache this layer's current clip, compress the previous one, gather the attended clips.
+
+        ``k``/``v`` are the un-projected inputs ``(B, tokens, channels)``; ``attend=False`` for
+        layers that cache but attend no memory. The previous clip's compressed version keeps its
+        graph for this step only (the stored copy is detached).
+        """
+        entries = self.state.layers[name].entries
+        entries.append(MemoryEntry(k.detach(), v.detach(), tuple(int(x) for x in thw), has_cls,
+                                   valid=None if valid is None else valid.detach()))
+        fresh: MemoryEntry | None = None
+        if len(entries) > 1 and compress is not None and not entries[-2].compressed:
+            fresh = compress(entries[-2])
+            entries[-2] = replace(fresh, k=fresh.k.detach(), v=fresh.v.detach())
+        gathered, row_ok = [], []
+        if attend:
+            batch = k.shape[0]
+            previous = len(entries) - 2
+            for t in self.selection:
+                entry = fresh if (t == previous and fresh is not None) else entries[t]
+                if entry.k.shape[0] != batch:  # a smaller last batch uses the first rows
+                    entry = entry.rows(torch.arange(batch, device=entry.k.device))
+                gathered.append(entry)
+                row_ok.append(self._row_ok.get(t))
+        if len(entries) == self.state.keep_max_len:
+            del entries[0]
+        return GatheredMemory(gathered, row_ok)
+
+    def finish(self) -> None:
+        """Record the step's video ids (call after every memory layer ran)."""
+        state = self.state
+        state.video_ids.append(self.video_ids)
+        if len(state.video_ids) == state.keep_max_len:
+            del state.video_ids[0]
+        for name, layer in state.layers.items():
+            if len(layer.entries) != len(state.video_ids):
+                self.abort()
+                raise RuntimeError(f"memory layer {name} did not run in this step; memory restored")
+
+    def abort(self) -> None:
+        """Restore the memory as it was before the step (the forward raised)."""
+        self.state.set_state(self._saved)
