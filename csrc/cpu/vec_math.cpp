@@ -16,15 +16,9 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 }
 
 MEMVIT_CPU_CLONES float row_max(const float* __restrict x, int64_t n) {
-  float lanes[kLanes];
-  for (int u = 0; u < kLanes; ++u) lanes[u] = kNegInf;
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int u = 0; u < kLanes; ++u) lanes[u] = x[j + u] > lanes[u] ? x[j + u] : lanes[u];
-  }
   float m = kNegInf;
-  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-  for (int u = 0; u < kLanes; ++u) m = lanes[u] > m ? lanes[u] : m;
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m;
   return m;
 }
 
@@ -90,18 +84,6 @@ MEMVIT_CPU_CLONES void softmax_grad(float* __restrict dp, const float* __restric
   for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - d);
 }
 
-MEMVIT_CPU_CLONES float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
-  float lanes[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int u = 0; u < kLanes; ++u) lanes[u] += a[j + u] * b[j + u];
-  }
-  float s = 0.0f;
-  for (; j < n; ++j) s += a[j] * b[j];
-  for (int u = 0; u < kLanes; ++u) s += lanes[u];
-  return s;
-}
-
 double row_max(const double* x, int64_t n) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m;
@@ -144,12 +126,6 @@ double accumulate_sum(const double* src, double* acc, int64_t n) {
 
 void softmax_grad(double* dp, const double* p, double d, int64_t n) {
   for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - d);
-}
-
-double dot(const double* a, const double* b, int64_t n) {
-  double s = 0.0;
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
-  return s;
 }
 
 }  // namespace memvit::cpu

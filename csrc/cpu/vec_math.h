@@ -1,7 +1,7 @@
 // Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 //
 // Row primitives of the CPU attention kernel: plain loops written so that the compiler
-// vectorizes them (checked in the disassembly: tools/check_vectorization.sh). On x86-64
+// vectorizes them (checked in the disassembly by tests/test_build.py). On x86-64
 // Linux with GCC each float primitive is compiled three times (AVX-512, AVX2+FMA, baseline)
 // and the loader picks the best one for the running CPU (target_clones), so one build runs
 // on any x86-64 machine. The float64 versions serve gradcheck and are not tuned.
@@ -18,7 +18,9 @@ constexpr int kLanes = 16;  // independent accumulators: lets the compiler keep 
 
 // exp(x) for x <= 0 (softmax arguments); 0 below -87.3 (and for -inf). Cody-Waite range
 // reduction, degree-6 polynomial: about 1 ulp, no branches, vectorizes.
-inline float exp_nonpositive(float x) {
+// always_inline: GCC does not inline a plain function into the arch-specific clones otherwise,
+// and the call then keeps the AVX2 loop from vectorizing.
+__attribute__((always_inline)) inline float exp_nonpositive(float x) {
   constexpr float kLow = -87.3365447f;
   const float xc = x < kLow ? kLow : x;
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
@@ -44,7 +46,6 @@ void add_scalar_vec(float* __restrict dst, float c, const float* __restrict v, i
 void add_strided(float* __restrict dst, const float* __restrict src, int64_t stride, int64_t n);
 float accumulate_sum(const float* __restrict src, float* __restrict acc, int64_t n);
 void softmax_grad(float* __restrict dp, const float* __restrict p, float d, int64_t n);
-float dot(const float* __restrict a, const float* __restrict b, int64_t n);
 
 // float64: straightforward loops.
 double row_max(const double* x, int64_t n);
@@ -55,6 +56,5 @@ void add_scalar_vec(double* dst, double c, const double* v, int64_t n);
 void add_strided(double* dst, const double* src, int64_t stride, int64_t n);
 double accumulate_sum(const double* src, double* acc, int64_t n);
 void softmax_grad(double* dp, const double* p, double d, int64_t n);
-double dot(const double* a, const double* b, int64_t n);
 
 }  // namespace memvit::cpu
