@@ -9,8 +9,8 @@
 //   S^T = K Q^T, P^T = exp2(S^T scale log2e + bias + mask - lse2)
 //   dV += P^T dO,  dP^T = V dO^T,  dS^T = P^T (dP^T - delta),  dK += dS^T Q
 // A thread owns two keys for the whole kernel, so their three bin columns are fixed; the
-// query block's bias rows are staged transposed ([bin][query], 4-byte cp.async), so one 8-byte
-// load gives the thread's two query columns. With one split the CTA writes dK, dV into the
+// query block's bias rows are staged transposed ([bin][query], 4-byte cp.async, natural
+// units), so one 8-byte load gives the thread's two query columns. With one split the CTA writes dK, dV into the
 // segments' gradients; with several, float32 partials that a reduction adds in a fixed order.
 #pragma once
 
@@ -161,8 +161,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
           const float2 bt0 = *reinterpret_cast<const float2*>(bt + off[i][0] + nt * 8);
           const float2 bt1 = *reinterpret_cast<const float2*>(bt + off[i][1] + nt * 8);
           const float2 bt2 = *reinterpret_cast<const float2*>(bt + off[i][2] + nt * 8);
-          x0 += bt0.x + bt1.x + bt2.x;
-          x1 += bt0.y + bt1.y + bt2.y;
+          x0 += (bt0.x + bt1.x + bt2.x) * kLog2e;  // staged as copied: natural units
+          x1 += (bt0.y + bt1.y + bt2.y) * kLog2e;
         }
         const bool key_ok = i == 0 ? valid_a : valid_b;
         const int key = i == 0 ? key_a : key_b;

@@ -8,7 +8,8 @@
 //   dP = dO V^T, dS = P (dP - delta)                                 (delta from the pre-pass)
 //   dQ += dS K                                                       (registers)
 //   dBias[row, bin] += sum over the tile's keys of dS[row, key] * onehot[key, bin]
-// The last product runs on the tensor cores against a one-hot tile built in shared memory per
+// The last product runs on the tensor cores (dS split into a 16-bit value and its rounding
+// residue, so the bias gradient keeps about float32 accuracy) against a one-hot tile built in shared memory per
 // key tile (count of the key's t, h, w bins per column). Its accumulator fragment gives every
 // (row, bin) to exactly one thread, which adds it into a shared float32 table: no atomics,
 // and tiles are added in a fixed order, so two runs give identical bits.
@@ -171,14 +172,19 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
       }
     }
 
-    // dS as A fragments (k = keys).
-    uint32_t dsf[kN / 16][4];
+    // dS as A fragments (k = keys). For the bias gradient also the rounding residue
+    // dS - round16(dS): summing dS over a bin cancels most of it (a row of dS sums to 0), so
+    // the 16-bit rounding of dS alone would cost ~1% relative error there; hi + lo keeps ~2^-16.
+    uint32_t dsf[kN / 16][4], dsl[kN / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
-      dsf[kk][0] = Elem<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-      dsf[kk][1] = Elem<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-      dsf[kk][2] = Elem<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      dsf[kk][3] = Elem<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const float* src = s[2 * kk + (r >> 1)] + 2 * (r & 1);
+        dsf[kk][r] = Elem<T>::pack(src[0], src[1]);
+        dsl[kk][r] = Elem<T>::pack(src[0] - Elem<T>::to_float(Elem<T>::from_float(src[0])),
+                                   src[1] - Elem<T>::to_float(Elem<T>::from_float(src[1])));
+      }
     }
 
     // dQ += dS K (K as a k = key, n = d operand: transposed ldmatrix).
@@ -203,6 +209,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
           ldsm_x4_t(bf, oh + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * lay.oh_ld + c + (lane >> 4) * 8);
           mma_16816<T>(acc[0], dsf[kk], bf[0], bf[1]);
           mma_16816<T>(acc[1], dsf[kk], bf[2], bf[3]);
+          mma_16816<T>(acc[0], dsl[kk], bf[0], bf[1]);
+          mma_16816<T>(acc[1], dsl[kk], bf[2], bf[3]);
         }
 #pragma unroll
         for (int j = 0; j < 2; ++j) {

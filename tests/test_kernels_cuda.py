@@ -1,0 +1,383 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""The CUDA kernels of memvit_ext.pooling_attention against the float64 PyTorch reference.
+
+Two groups, on fresh random inputs every run (seed printed; MEMVIT_TEST_SEED=<seed> reruns):
+
+* GPU tests (marker ``cuda``; skipped without a CUDA device and a CUDA build): values and
+  every gradient (q, each k, each v, each rel-pos table) through the public op, outputs drawn
+  from a NaN-poisoned allocator, odd shapes, masks, determinism, the fallback warning.
+* Emulator tests: the same kernel source and host code compiled for the CPU emulator
+  (csrc/cuda/emu), which checks indexing, fragment layouts, barriers and math without a GPU.
+  Building it takes about a minute; MEMVIT_SKIP_EMULATOR=1 skips them.
+
+Tolerances (relative error ||x - ref|| / ||ref||): bf16 and fp16 1e-2, float32 1e-4 (the
+float32 kernels are plain float32 SIMT code: no TF32).
+
+Runs without pytest too: ``python tests/test_kernels_cuda.py [cuda|emulator]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+try:
+    import pytest
+except ImportError:  # the script mode below needs no pytest
+    pytest = None
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import memvit_ext  # noqa: E402
+from memvit_ext import memory_pooling_attention, query_bias_tables, reference  # noqa: E402
+from memvit_ext.segments import KVSegment, RelPos  # noqa: E402
+from memvit_ext.testing import AttentionProblem, leaves, make_inputs  # noqa: E402
+
+HAS_CUDA_KERNELS = torch.cuda.is_available() and "cuda" in memvit_ext.kernel_capabilities()
+TOL = {torch.bfloat16: 1e-2, torch.float16: 1e-2, torch.float32: 1e-4}
+
+P = AttentionProblem
+# Small problems with the structure of the real layers (memory segments, cls tokens, grids).
+CASES = {
+    "memory_d96": (P("memory_d96", heads=2, q_thw=(2, 9, 9), kv_thw=(2, 5, 5), mem_thw=(1, 3, 3), n_mem=2,
+                     head_dim=96, mem_t_rows=7), {}),
+    "d64": (P("d64", heads=3, q_thw=(2, 7, 7), kv_thw=(2, 4, 4), mem_thw=(1, 2, 2), n_mem=2, head_dim=64,
+              mem_t_rows=7), {}),
+    "d128": (P("d128", heads=1, q_thw=(3, 6, 6), kv_thw=(3, 5, 5), head_dim=128), {}),
+    "one_head_long_keys": (P("long", heads=1, q_thw=(1, 8, 8), kv_thw=(4, 9, 9), head_dim=96), {}),
+    "no_cls": (P("no_cls", heads=2, q_thw=(2, 5, 5), kv_thw=(2, 3, 3), mem_thw=(1, 2, 2), n_mem=1, head_dim=64,
+                 mem_t_rows=7), {"cls": False}),
+    "no_bias": (P("no_bias", heads=2, q_thw=(2, 5, 5), kv_thw=(2, 4, 4), head_dim=96), {"rel_pos": False}),
+}
+
+
+def fresh_generator() -> torch.Generator:
+    seed = int(os.environ.get("MEMVIT_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
+    print(f"random seed: {seed} (rerun with MEMVIT_TEST_SEED={seed})")
+    return torch.Generator().manual_seed(seed)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+
+def to_double(inputs: dict) -> dict:
+    """The same values in float64 on the CPU, as fresh leaves."""
+    def conv(t):
+        return None if t is None else t.detach().double().cpu().requires_grad_(t.requires_grad)
+
+    rel = inputs["rel_pos"]
+    if rel is not None:
+        rel = RelPos(*(conv(t) for t in rel.tables()), mem_t_stride=rel.mem_t_stride,
+                     reference_nonsquare=rel.reference_nonsquare)
+    segments = [KVSegment(conv(s.k), conv(s.v), s.thw, s.has_cls) for s in inputs["segments"]]
+    return dict(inputs, q=conv(inputs["q"]), segments=segments, rel_pos=rel)
+
+
+def call(inputs: dict, implementation: str, attn_mask=None) -> torch.Tensor:
+    return memory_pooling_attention(inputs["q"], inputs["q_thw"], inputs["segments"], q_has_cls=inputs["q_has_cls"],
+                                    rel_pos=inputs["rel_pos"], attn_mask=attn_mask, implementation=implementation)
+
+
+def poison_allocator(device: str = "cuda", mib: int = 256) -> None:
+    """Leave NaN-filled blocks in the caching allocator, so the kernels' outputs (at::empty)
+    start as NaN: an element the kernel does not write shows up as NaN."""
+    blocks = [torch.full((n,), float("nan"), device=device) for n in (1 << 10, 1 << 14, 1 << 18, 1 << 22)]
+    blocks.append(torch.full((mib << 18,), float("nan"), device=device))
+    del blocks
+
+
+def check_against_reference(inputs: dict, tol: float, attn_mask=None) -> None:
+    """Kernel on `inputs` (CUDA, requires_grad) vs the float64 reference: output and all grads."""
+    ref_inputs = to_double(inputs)
+    ref_mask = None if attn_mask is None else (
+        attn_mask.cpu() if attn_mask.dtype == torch.bool else attn_mask.double().cpu())
+    poison_allocator()
+    out = call(inputs, "kernel", attn_mask)
+    grad = torch.randn(out.shape, dtype=torch.float32).to(out)
+    grads = torch.autograd.grad(out, leaves(inputs), grad)
+    ref = call(ref_inputs, "reference", ref_mask)
+    ref_grads = torch.autograd.grad(ref, leaves(ref_inputs), grad.double().cpu())
+    assert torch.isfinite(out).all(), "output has NaN/inf: an element was not written"
+    assert relative_error(out, ref) <= tol, f"output: {relative_error(out, ref):.3g}"
+    names = ["q"] + [f"k{i}" for i in range(len(inputs["segments"]))] + [
+        f"v{i}" for i in range(len(inputs["segments"]))] + ["table"] * 6
+    for name, g, r in zip(names, grads, ref_grads):
+        assert torch.isfinite(g).all(), f"gradient {name} has NaN/inf"
+        if r.norm() < 1e-12:  # e.g. keys of a single-key softmax: only rounding noise
+            assert g.double().norm() <= tol * grad.double().norm()
+        else:
+            assert relative_error(g, r) <= tol, f"gradient {name}: {relative_error(g, r):.3g}"
+
+
+# ---------------------------------------------------------------------------------------- GPU
+def _gpu_case(name: str, dtype: torch.dtype) -> None:
+    problem, kwargs = CASES[name]
+    inputs = make_inputs(problem, batch=2, dtype=dtype, device="cuda", requires_grad=True,
+                         generator=fresh_generator(), **kwargs)
+    check_against_reference(inputs, TOL[dtype])
+
+
+def _gpu_mask(dtype: torch.dtype) -> None:
+    problem = P("mask", heads=2, q_thw=(1, 6, 6), kv_thw=(1, 5, 5), mem_thw=(1, 3, 3), n_mem=1, head_dim=64,
+                mem_t_rows=3)
+    gen = fresh_generator()
+    inputs = make_inputs(problem, batch=2, dtype=dtype, device="cuda", requires_grad=True, generator=gen)
+    nq, nk = problem.queries, problem.keys
+    mask = torch.randn(1, 2, nq, nk, generator=gen)
+    mask = mask.masked_fill(torch.rand(1, 2, nq, nk, generator=gen) < 0.3, float("-inf"))
+    mask[..., :3, :] = float("-inf")  # rows that attend to nothing: output = residual only
+    check_against_reference(inputs, TOL[dtype], attn_mask=mask.cuda())
+    keep = torch.rand(nq, nk, generator=gen) < 0.8  # bool mask, broadcast over batch and heads
+    check_against_reference(inputs, TOL[dtype], attn_mask=keep.cuda())
+
+
+def _gpu_single_key(dtype: torch.dtype) -> None:
+    problem = P("one_key", heads=1, q_thw=(1, 4, 4), kv_thw=(1, 1, 1), head_dim=64)
+    inputs = make_inputs(problem, batch=1, dtype=dtype, device="cuda", requires_grad=True,
+                         generator=fresh_generator(), cls=False)
+    check_against_reference(inputs, TOL[dtype])
+
+
+def _gpu_op_direct(dtype: torch.dtype) -> None:
+    """The dispatcher op itself: out and lse, every element written."""
+    problem, _ = CASES["memory_d96"]
+    inputs = make_inputs(problem, batch=2, dtype=dtype, device="cuda", generator=fresh_generator())
+    q, segments = inputs["q"], inputs["segments"]
+    bias, offsets = query_bias_tables(q, problem.q_thw, True, segments, inputs["rel_pos"])
+    args = (q, [s.k for s in segments], [s.v for s in segments], bias, [x for s in segments for x in s.thw],
+            [1] * len(segments), offsets, q.shape[-1] ** -0.5, True, True, None)
+    poison_allocator()
+    out, lse = torch.ops.memvit_ext.pooling_attention(*args)
+    to64 = [a.double().cpu() if isinstance(a, torch.Tensor) else
+            [t.double().cpu() for t in a] if isinstance(a, list) and a and isinstance(a[0], torch.Tensor) else a
+            for a in args]
+    ref, ref_lse = reference.attention_core(*to64, need_lse=True)
+    assert torch.isfinite(out).all() and torch.isfinite(lse).all()
+    assert relative_error(out, ref) <= TOL[dtype]
+    assert relative_error(lse, ref_lse) <= 1e-5
+
+
+def _gpu_deterministic() -> None:
+    """Two backward runs give identical bits (no atomics; fixed-order split reduction)."""
+    problem = P("stage1_like", heads=1, q_thw=(2, 28, 28), kv_thw=(2, 7, 7), mem_thw=(1, 4, 4), n_mem=2,
+                head_dim=96, mem_t_rows=7)  # few key tiles, many queries: the dK/dV kernel splits
+    inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", requires_grad=True,
+                         generator=fresh_generator())
+    out = call(inputs, "kernel")
+    grad = torch.randn_like(out)
+    first = torch.autograd.grad(out, leaves(inputs), grad, retain_graph=True)
+    second = torch.autograd.grad(out, leaves(inputs), grad)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def _gpu_unserved_head_dim() -> None:
+    problem = P("d80", heads=2, q_thw=(1, 4, 4), kv_thw=(1, 3, 3), head_dim=80)
+    inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", generator=fresh_generator())
+    memvit_ext.ops._WARNED.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call(inputs, "auto")
+        call(inputs, "auto")
+    messages = [str(w.message) for w in caught if "head_dim 80" in str(w.message)]
+    assert len(messages) == 1, messages  # once
+    ref = call(to_double(inputs), "reference")
+    assert relative_error(out, ref) <= TOL[torch.bfloat16]
+
+
+if pytest is not None:
+    cuda = pytest.mark.skipif(not HAS_CUDA_KERNELS, reason="needs a CUDA device and the CUDA kernels")
+    dtypes = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+
+    @pytest.mark.cuda
+    @cuda
+    @dtypes
+    @pytest.mark.parametrize("name", list(CASES))
+    def test_gpu_matches_reference(name, dtype):
+        _gpu_case(name, dtype)
+
+    @pytest.mark.cuda
+    @cuda
+    @dtypes
+    def test_gpu_mask(dtype):
+        _gpu_mask(dtype)
+
+    @pytest.mark.cuda
+    @cuda
+    @dtypes
+    def test_gpu_single_key(dtype):
+        _gpu_single_key(dtype)
+
+    @pytest.mark.cuda
+    @cuda
+    @dtypes
+    def test_gpu_op_writes_every_element(dtype):
+        _gpu_op_direct(dtype)
+
+    @pytest.mark.cuda
+    @cuda
+    def test_gpu_backward_deterministic():
+        _gpu_deterministic()
+
+    @pytest.mark.cuda
+    @cuda
+    def test_gpu_unserved_head_dim_falls_back_with_one_warning():
+        _gpu_unserved_head_dim()
+
+
+# ---------------------------------------------------------------------------------- emulator
+_EMULATOR = None
+
+
+def emulator():
+    """The kernels compiled for the CPU emulator (built once per process)."""
+    global _EMULATOR
+    if _EMULATOR is None:
+        from torch.utils.cpp_extension import load
+
+        csrc = ROOT / "csrc"
+        build = ROOT / "build" / "cuda_emulator"
+        build.mkdir(parents=True, exist_ok=True)
+        _EMULATOR = load(name="memvit_cuda_emulator",
+                         sources=[str(csrc / "cuda" / "emu" / "emulator.cpp"),
+                                  str(csrc / "cuda" / "emu" / "emulated_ops.cpp"), str(csrc / "problem.cpp")],
+                         extra_include_paths=[str(csrc)],
+                         extra_cflags=["-DMEMVIT_CUDA_EMULATION", "-O1", "-Wno-unknown-pragmas"],
+                         build_directory=str(build), verbose=False)
+    return _EMULATOR
+
+
+def emulated_case(problem: AttentionProblem, dtype, *, batch=1, cls=True, rel_pos=True, mask=None,
+                  smem=227 * 1024, sms=132, split_floor=8, schedule=0, tol=None) -> None:
+    """Emulated forward + backward (host code included) vs the float64 reference core."""
+    emu = emulator()
+    gen = fresh_generator()
+    inputs = make_inputs(problem, batch=batch, dtype=dtype, generator=gen, rel_pos=rel_pos, cls=cls)
+    q, segments = inputs["q"], inputs["segments"]
+    bias, offsets = query_bias_tables(q, problem.q_thw, cls, segments, inputs["rel_pos"])
+    keys, values = [s.k for s in segments], [s.v for s in segments]
+    kv_thw, kv_cls = [x for s in segments for x in s.thw], [int(s.has_cls) for s in segments]
+    scale = q.shape[-1] ** -0.5
+    emu.set_device(sms, smem, split_floor)
+    emu.set_schedule(schedule)
+    out, lse = emu.forward(q, keys, values, bias, kv_thw, kv_cls, offsets, scale, True, cls, mask)
+    grad = torch.randn(out.shape, generator=gen).to(dtype)
+    d_q, d_k, d_v, d_bias = emu.backward(grad, q, keys, values, bias, out, lse, kv_thw, kv_cls, offsets, scale,
+                                         True, cls, mask)
+
+    def d(t):
+        return None if t is None else t.double()
+
+    ref, ref_lse = reference.attention_core(d(q), [d(k) for k in keys], [d(v) for v in values], d(bias), kv_thw,
+                                            kv_cls, offsets, scale, True, cls, d(mask), need_lse=True)
+    r_q, r_k, r_v, r_bias = reference.attention_core_backward(d(grad), d(q), [d(k) for k in keys],
+                                                              [d(v) for v in values], d(bias), kv_thw, kv_cls,
+                                                              offsets, scale, True, cls, d(mask))
+    tol = TOL[dtype] if tol is None else tol
+    assert relative_error(out, ref) <= tol
+    assert torch.equal(lse.isneginf(), ref_lse.isneginf())
+    finite = ref_lse.isfinite()
+    assert relative_error(lse[finite], ref_lse[finite]) <= 1e-5
+    pairs = [("dq", d_q, r_q)] + [("dk", a, b) for a, b in zip(d_k, r_k)] + [("dv", a, b) for a, b in zip(d_v, r_v)]
+    if bias is not None:
+        pairs.append(("dbias", d_bias, r_bias))
+    for name, g, r in pairs:
+        assert torch.isfinite(g).all(), name
+        if r.norm() < 1e-12:
+            assert g.double().norm() <= tol * grad.double().norm(), name
+        else:
+            assert relative_error(g, r) <= tol, f"{name}: {relative_error(g, r):.3g}"
+
+
+EMULATED = {
+    # cross-segment key tiles, two forward query blocks, two key tiles
+    "bf16_d96_memory": (P("m96", heads=1, q_thw=(2, 9, 9), kv_thw=(2, 6, 6), mem_thw=(1, 3, 3), n_mem=2,
+                          head_dim=96, mem_t_rows=7), torch.bfloat16, {}),
+    "fp16_d96_no_cls": (P("m96", heads=1, q_thw=(2, 9, 9), kv_thw=(2, 6, 6), mem_thw=(1, 3, 3), n_mem=2,
+                          head_dim=96, mem_t_rows=7), torch.float16, {"cls": False}),
+    "bf16_d64_reverse_schedule": (P("d64", heads=2, q_thw=(2, 5, 5), kv_thw=(2, 3, 3), mem_thw=(1, 2, 2),
+                                    n_mem=2, head_dim=64, mem_t_rows=7), torch.bfloat16, {"schedule": 1}),
+    "bf16_d128": (P("d128", heads=1, q_thw=(2, 6, 6), kv_thw=(2, 5, 5), head_dim=128), torch.bfloat16,
+                  {"batch": 2}),
+    "bf16_split_query_axis": (P("split", heads=1, q_thw=(2, 9, 9), kv_thw=(2, 6, 6), mem_thw=(1, 3, 3), n_mem=2,
+                                head_dim=64, mem_t_rows=7), torch.bfloat16, {"sms": 4, "split_floor": 1}),
+    "bf16_no_bias": (P("nb", heads=2, q_thw=(1, 5, 5), kv_thw=(1, 6, 6), head_dim=64), torch.bfloat16,
+                     {"rel_pos": False}),
+    "fp32_simt": (P("f32", heads=2, q_thw=(2, 5, 5), kv_thw=(2, 3, 3), mem_thw=(1, 2, 2), n_mem=2, head_dim=96,
+                    mem_t_rows=7), torch.float32, {}),
+    "bf16_simt_fallback": (P("fb", heads=2, q_thw=(2, 5, 5), kv_thw=(2, 3, 3), mem_thw=(1, 2, 2), n_mem=2,
+                             head_dim=64, mem_t_rows=7), torch.bfloat16, {"smem": 45 * 1024}),
+    "bf16_single_key": (P("one", heads=1, q_thw=(1, 3, 3), kv_thw=(1, 1, 1), head_dim=64), torch.bfloat16,
+                        {"cls": False}),
+}
+
+
+def _emulated_mask(dtype) -> None:
+    problem = P("mask", heads=2, q_thw=(1, 5, 5), kv_thw=(1, 4, 4), mem_thw=(1, 2, 2), n_mem=1, head_dim=64,
+                mem_t_rows=3)
+    gen = fresh_generator()
+    nq, nk = problem.queries, problem.keys
+    mask = torch.randn(1, 1, nq, nk, generator=gen)
+    mask = mask.masked_fill(torch.rand(1, 1, nq, nk, generator=gen) < 0.3, float("-inf"))
+    mask[..., :3, :] = float("-inf")
+    emulated_case(problem, dtype, batch=2, mask=mask)
+
+
+def _skip_emulator() -> bool:
+    return os.environ.get("MEMVIT_SKIP_EMULATOR", "0") == "1"
+
+
+if pytest is not None:
+    emulated = pytest.mark.skipif(_skip_emulator(), reason="MEMVIT_SKIP_EMULATOR=1")
+
+    @emulated
+    @pytest.mark.parametrize("name", list(EMULATED))
+    def test_emulated_kernels_match_reference(name):
+        problem, dtype, kwargs = EMULATED[name]
+        emulated_case(problem, dtype, **kwargs)
+
+    @emulated
+    @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+    def test_emulated_mask(dtype):
+        _emulated_mask(dtype)
+
+
+# ------------------------------------------------------------------------------ script mode
+def main(argv: list[str]) -> int:
+    groups = set(argv) or {"cuda", "emulator"}
+    checks = []
+    if "cuda" in groups and HAS_CUDA_KERNELS:
+        for dtype in TOL:
+            checks += [(f"gpu {name} {dtype}", lambda n=name, t=dtype: _gpu_case(n, t)) for name in CASES]
+            checks += [(f"gpu mask {dtype}", lambda t=dtype: _gpu_mask(t)),
+                       (f"gpu single key {dtype}", lambda t=dtype: _gpu_single_key(t)),
+                       (f"gpu op direct {dtype}", lambda t=dtype: _gpu_op_direct(t))]
+        checks += [("gpu deterministic backward", _gpu_deterministic),
+                   ("gpu unserved head dim", _gpu_unserved_head_dim)]
+    elif "cuda" in groups:
+        print("no CUDA device or no CUDA kernels: GPU checks skipped")
+    if "emulator" in groups and not _skip_emulator():
+        checks += [(f"emulated {name}", lambda n=name: emulated_case(EMULATED[n][0], EMULATED[n][1], **EMULATED[n][2]))
+                   for name in EMULATED]
+        checks += [(f"emulated mask {t}", lambda t=t: _emulated_mask(t)) for t in (torch.bfloat16, torch.float32)]
+    failed = 0
+    for name, fn in checks:
+        try:
+            fn()
+            print(f"PASS {name}")
+        except Exception as error:  # report every failure, then exit non-zero
+            failed += 1
+            print(f"FAIL {name}: {type(error).__name__}: {error}")
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
