@@ -192,14 +192,23 @@ def load_config(path: str | None = None, overrides: Sequence[str] = ()) -> CfgNo
     Raises ``KeyError`` for keys that do not exist (a typo is an error, as in PySlowFast).
     """
     cfg = get_default_config()
-    if path is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file not found: {path}")
-        cfg.merge_from_file(path)
     overrides = list(overrides)
     if len(overrides) % 2:
         raise ValueError(f"overrides come in KEY VALUE pairs; got {len(overrides)} items: {overrides}")
-    cfg.merge_from_list(overrides)
+    for key in overrides[0::2]:
+        node = cfg
+        for part in key.split("."):
+            if not isinstance(node, CfgNode) or part not in node:
+                raise KeyError(f"unknown config key {key!r}")
+            node = node[part]
+    try:
+        if path is not None:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"config file not found: {path}")
+            cfg.merge_from_file(path)
+        cfg.merge_from_list(overrides)
+    except AssertionError as error:  # yacs reports unknown keys and type clashes by assertion
+        raise KeyError(f"{path or 'overrides'}: {error}") from None
     return cfg
 
 

@@ -74,7 +74,7 @@ class MemoryAttentionV1(OpAttention):
         return x.permute(0, 2, 1, 3).reshape(B, N, H * c)
 
     def _pool(self, name: str, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, list[int]]:
-        return _attention_pool(x, getattr(self, f"pool_{name}"), list(thw), has_cls_embed=self.has_cls_embed,
+        return _attention_pool(x, getattr(self, f"pool_{name}", None), list(thw), has_cls_embed=self.has_cls_embed,
                                norm=getattr(self, f"norm_{name}", None))
 
     def compress(self, entry: MemoryEntry) -> MemoryEntry:

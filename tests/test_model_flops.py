@@ -1,0 +1,104 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Parameter and FLOP counts (the paper's table), and the flops/benchmark commands."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from memvit import benchmark, flops
+from memvit.models import create_memvit, memvit_16_16x4, memvit_24_32x3
+
+TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, embed_dim_mul=((1, 2.0), (3, 2.0)),
+            atten_head_mul=((1, 2.0), (3, 2.0)), pool_kv_stride_adaptive=(1, 4, 4), memory_exclude_layers=(1,))
+TINY_OVERRIDES = ["DATA.NUM_FRAMES", "8", "DATA.TRAIN_CROP_SIZE", "64", "MVIT.DEPTH", "4", "MVIT.EMBED_DIM", "16",
+                  "MVIT.DIM_MUL", "[[1, 2.0], [3, 2.0]]", "MVIT.HEAD_MUL", "[[1, 2.0], [3, 2.0]]",
+                  "MVIT.POOL_Q_STRIDE", "[[0, 1, 1, 1], [1, 1, 2, 2], [2, 1, 1, 1], [3, 1, 2, 2]]",
+                  "MEMVIT.EXCLUDE_LAYERS", "[1, 3]", "DETECTION.SPATIAL_SCALE_FACTOR", "16"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_attention_is_counted_as_the_reference_matmuls():
+    """q k^T and attn v over [memory..., current] keys, per layer: 2 * B * H * Nq * Nk * head_dim."""
+    model = create_memvit(**TINY, head="kinetics", num_classes=5).eval()
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        for _ in range(4):  # gap2: the fifth clip attends two memory clips
+            model(x, video_ids=["v"])
+    _, by_op = flops.count_flops(model, x, ["v"])
+    expected, thw = 0, (4, 16, 16)
+    for block in model.blocks:
+        q_thw, kv_thw = block.attn.output_grids(thw)
+        keys = 1 + math.prod(kv_thw)
+        if block.attn.attend_memory:  # two compressed clips: t (4 -> 1), h, w halved (ceil)
+            keys += 2 * (1 + math.prod((1, -(-kv_thw[1] // 2), -(-kv_thw[2] // 2))))
+        expected += 2 * block.attn.num_heads * (1 + math.prod(q_thw)) * keys * block.attn.head_dim
+        thw = q_thw
+    assert by_op["pooling_attention"] * 1e9 == pytest.approx(expected, rel=1e-12)
+
+
+def test_memory_adds_compute_step_by_step():
+    model = create_memvit(**TINY, head="kinetics", num_classes=5)
+    results = flops.gflops_by_memory(model, torch.randn(1, 3, 8, 64, 64))
+    assert [step for _, step in (results[n] for n in sorted(results))] == [0, 2, 4]  # gap2 warm-up
+    assert results[0][0] < results[1][0] < results[2][0]
+    assert flops.memory_clips_per_step(memvit_24_32x3(head="kinetics"), 8) == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_flops_command(capsys):
+    assert flops.main(["--cfg", "configs/k400_16.yaml", *TINY_OVERRIDES]) == 0
+    out = capsys.readouterr().out
+    assert "params:" in out and "memory empty" in out and "2 memory clips" in out and "memory adds" in out
+
+
+def test_benchmark_command(capsys):
+    """Side by side in one run: the fused op and the fallback, each phase in its own process."""
+    args = ["--cfg", "configs/ava_16.yaml", "--clips", "1", "--train-steps", "0", "--threads", "1", *TINY_OVERRIDES]
+    assert benchmark.main(args) == 0
+    out = capsys.readouterr().out
+    assert "inference   fused" in out and "inference   fallback" in out and "fused is" in out
+
+
+@pytest.mark.parametrize("phase", ["inference", "train"])
+def test_benchmark_phase(phase):
+    result = benchmark.run_phase("configs/ava_16.yaml", TINY_OVERRIDES, phase, "fused", batch=2, steps=2,
+                                 device="cpu", bf16=False)
+    assert len(result["seconds"]) == 2 and result["warmup_clips"] == 4 and result["peak_mib"] > 0
+
+
+@pytest.mark.slow
+def test_paper_table_params_and_gflops():
+    """The paper's table under its protocol (Kinetics-400 classifier, one 224x224 clip, fvcore,
+    memory filled), against the reference's own counts (REFERENCE.md): params within 0.1%,
+    GFLOPs within 1%."""
+    torch.set_num_threads(2)
+    cases = [(memvit_16_16x4, 16, 35_388_832, {0: 57.398, 1: 58.083, 2: 58.704}),
+             (memvit_24_32x3, 32, 52_601_344, {0: 205.806, 1: 209.540, 2: 213.082})]
+    for builder, frames, params, gflops in cases:
+        model = builder(head="kinetics", num_classes=400)
+        assert flops.params_count(model) == pytest.approx(params, rel=1e-3)
+        results = flops.gflops_by_memory(model, torch.rand(1, 3, frames, 224, 224))
+        for n, expected in gflops.items():
+            assert results[n][0] == pytest.approx(expected, rel=1e-2), (builder.__name__, n)
+
+
+@pytest.mark.slow
+def test_inductor_compile_matches_eager():
+    import copy
+
+    model = create_memvit(**TINY, head="kinetics", num_classes=5, memory_sampler="all", attn_max_len=2).eval()
+    eager = copy.deepcopy(model)
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        for _ in range(3):
+            x = torch.randn(2, 3, 8, 64, 64)
+            torch.testing.assert_close(compiled(x, video_ids=[0, 1]), eager(x, video_ids=[0, 1]))
