@@ -13,7 +13,7 @@ import pytest
 from memvit_ext import ops
 
 PRIMITIVES = ["row_max", "exp_sub_sum", "exp_sub", "scale_inplace", "add_scalar_vec", "add_strided",
-              "accumulate_sum", "softmax_grad"]
+              "accumulate_sum", "softmax_grad", "dot"]
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,12 @@ ODD = [
 @pytest.mark.parametrize("problem", ODD, ids=lambda p: p.name)
 @pytest.mark.parametrize("cls", [True, False])
 def test_kernel_odd_sizes(problem, cls, gen):
-    compare_with_reference(make_inputs(problem, batch=2, requires_grad=True, generator=gen, cls=cls), 1e-5)
+    # float64 shows any indexing slip at once; float32 gets 1e-4 because a softmax over two
+    # keys is ill-conditioned for the table gradients (p0*p1*(dP1 - dP0) cancels in float32,
+    # in the reference as much as in the kernel).
+    compare_with_reference(make_inputs(problem, batch=2, dtype=torch.float64, requires_grad=True, generator=gen,
+                                       cls=cls), 1e-10)
+    compare_with_reference(make_inputs(problem, batch=2, requires_grad=True, generator=gen, cls=cls), 1e-4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -320,22 +320,19 @@ int64_t backward_splits(int64_t pairs, int64_t blocks) {
 template <typename scalar_t>
 std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Tensor> backward(
     const ProblemDesc& p, const at::Tensor& grad_out, const at::Tensor& q, at::TensorList keys, at::TensorList values,
-    const std::optional<at::Tensor>& rel_bias, const at::Tensor& out, const at::Tensor& lse,
-    const std::optional<at::Tensor>& attn_mask) {
+    const std::optional<at::Tensor>& rel_bias, const at::Tensor& lse, const std::optional<at::Tensor>& attn_mask) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
   const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask);
   const auto d_out_t = grad_out.stride(3) == 1 ? grad_out : grad_out.contiguous();
-  const auto out_t = out.stride(3) == 1 ? out : out.contiguous();
   const auto lse_t = lse.to(acc_type).contiguous();
-  const Rows<scalar_t> d_out = rows_of<scalar_t>(d_out_t), o_rows = rows_of<scalar_t>(out_t);
+  const Rows<scalar_t> d_out = rows_of<scalar_t>(d_out_t);
   const acc_t* lse_data = lse_t.template const_data_ptr<acc_t>();
 
   const int64_t D = p.head_dim, B = p.batch, H = p.heads, pairs = B * H;
   const int64_t blocks = (p.queries + kBlockRowsBackward - 1) / kBlockRowsBackward;
   const int64_t splits = backward_splits(pairs, blocks);
   const auto chunks = plan_chunks(p);
-  const int64_t width = widest(chunks);
   const acc_t scale = static_cast<acc_t>(p.scale);
   constexpr acc_t kNegInf = -std::numeric_limits<acc_t>::infinity();
 
@@ -348,9 +345,12 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   acc_t* d_k_all = d_kv.template mutable_data_ptr<acc_t>();
   acc_t* d_v_all = d_k_all + pairs * splits * p.keys * D;
 
+  // A block keeps P and dP of all its keys (rows x Nk: at most a few MB, never Nq x Nk), so the
+  // softmax backward uses delta = sum_j P dP exactly as autograd does, instead of dO . (out - q),
+  // which loses digits to cancellation when a row attends to few keys.
   at::parallel_for(0, pairs * splits, 1, [&](int64_t begin, int64_t end) {
-    const int64_t R = kBlockRowsBackward;
-    std::vector<acc_t> S(R * width), dP(R * width), dQ(R * D), dO_buf(R * D), q_buf, plane;
+    const int64_t R = kBlockRowsBackward, ld = p.keys;
+    std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), q_buf, plane;
     std::vector<acc_t> row_lse(R), row_delta(R);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / splits, split = item % splits, b = bh / H, h = bh % H;
@@ -362,44 +362,45 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
         const int64_t r0 = blk * R, rows = std::min(R, p.queries - r0);
         int64_t ldq;
         const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
-        for (const auto r : c10::irange(rows)) {  // dO in acc_t; delta = rowsum(dO * (out - residual))
+        for (const auto r : c10::irange(rows)) {
           const scalar_t* go = d_out.at(b, h, r0 + r);
-          const scalar_t* o = o_rows.at(b, h, r0 + r);
-          const scalar_t* qr = ops.q.at(b, h, r0 + r);
-          const bool res = residual_row(p, r0 + r);
-          acc_t delta = 0;
-          for (const auto c : c10::irange(D)) {
-            const acc_t g = static_cast<acc_t>(go[c]);
-            dO_buf[r * D + c] = g;
-            delta += g * (static_cast<acc_t>(o[c]) - (res ? static_cast<acc_t>(qr[c]) : acc_t(0)));
-          }
-          row_delta[r] = delta;
+          for (const auto c : c10::irange(D)) dO_buf[r * D + c] = static_cast<acc_t>(go[c]);
           row_lse[r] = lse_data[bh * p.queries + r0 + r];
+          row_delta[r] = 0;
         }
-        std::fill(dQ.begin(), dQ.end(), acc_t(0));
-        acc_t* d_bias_rows = d_bias_data ? d_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
+        // Phase 1: P = exp(S - lse) and dP = dO V^T for every chunk; delta = rowsum(P * dP).
         for (const auto& c : chunks) {
           const auto& k = ops.k[c.seg];
           const auto& v = ops.v[c.seg];
           const int64_t key0 = p.segments[c.seg].key_offset + c.start;
-          gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, S.data(), width);
-          add_bias_and_mask(p, ops, c, b, h, r0, rows, S.data(), width, plane);
-          for (const auto r : c10::irange(rows)) {  // P = exp(S - lse)
-            acc_t* s = S.data() + r * width;
+          acc_t* Pc = P.data() + key0;
+          acc_t* dPc = dP.data() + key0;
+          gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, Pc, ld);
+          add_bias_and_mask(p, ops, c, b, h, r0, rows, Pc, ld, plane);
+          gemm_abt<acc_t>(rows, c.count, D, 1, dO_buf.data(), D, v.at(b, h, c.start), v.sn, 0, dPc, ld);
+          for (const auto r : c10::irange(rows)) {
+            acc_t* s = Pc + r * ld;
             if (row_lse[r] == kNegInf) {
               std::fill(s, s + c.count, acc_t(0));
             } else {
               cpu::exp_sub(s, row_lse[r], c.count);
             }
+            row_delta[r] += cpu::dot(s, dPc + r * ld, c.count);
           }
-          gemm_abt<acc_t>(rows, c.count, D, 1, dO_buf.data(), D, v.at(b, h, c.start), v.sn, 0, dP.data(), width);
-          gemm_atb<acc_t>(c.count, D, rows, 1, S.data(), width, dO_buf.data(), D, 1, d_v + key0 * D, D);
-          for (const auto r : c10::irange(rows)) {
-            cpu::softmax_grad(dP.data() + r * width, S.data() + r * width, row_delta[r], c.count);
-          }
-          gemm_atb<acc_t>(c.count, D, rows, scale, dP.data(), width, qb, ldq, 1, d_k + key0 * D, D);
-          gemm_ab<acc_t>(rows, D, c.count, scale, dP.data(), width, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
-          if (d_bias_rows) accumulate_bias_grad(p, c, dP.data(), width, rows, d_bias_rows, plane);
+        }
+        // Phase 2: dS = P (dP - delta); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K, tables.
+        std::fill(dQ.begin(), dQ.end(), acc_t(0));
+        acc_t* d_bias_rows = d_bias_data ? d_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
+        for (const auto& c : chunks) {
+          const auto& k = ops.k[c.seg];
+          const int64_t key0 = p.segments[c.seg].key_offset + c.start;
+          acc_t* Pc = P.data() + key0;
+          acc_t* dSc = dP.data() + key0;
+          gemm_atb<acc_t>(c.count, D, rows, 1, Pc, ld, dO_buf.data(), D, 1, d_v + key0 * D, D);
+          for (const auto r : c10::irange(rows)) cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_delta[r], c.count);
+          gemm_atb<acc_t>(c.count, D, rows, scale, dSc, ld, qb, ldq, 1, d_k + key0 * D, D);
+          gemm_ab<acc_t>(rows, D, c.count, scale, dSc, ld, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
+          if (d_bias_rows) accumulate_bias_grad(p, c, dSc, ld, rows, d_bias_rows, plane);
         }
         for (const auto r : c10::irange(rows)) {
           const bool res = residual_row(p, r0 + r);
@@ -454,7 +455,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   check_cpu(q);
   check_backward_inputs(p, grad_out, out, lse);
   return AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, q.scalar_type(), "pooling_attention_backward_cpu", [&] {
-    return backward<scalar_t>(p, grad_out, q, keys, values, rel_bias, out, lse, attn_mask);
+    return backward<scalar_t>(p, grad_out, q, keys, values, rel_bias, lse, attn_mask);
   });
 }
 

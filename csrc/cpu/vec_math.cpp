@@ -80,6 +80,13 @@ MEMVIT_CPU_CLONES float accumulate_sum(const float* __restrict src, float* __res
   return s;
 }
 
+MEMVIT_CPU_CLONES float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
 MEMVIT_CPU_CLONES void softmax_grad(float* __restrict dp, const float* __restrict p, float d, int64_t n) {
   for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - d);
 }
@@ -121,6 +128,12 @@ double accumulate_sum(const double* src, double* acc, int64_t n) {
     acc[j] += src[j];
     s += src[j];
   }
+  return s;
+}
+
+double dot(const double* a, const double* b, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
   return s;
 }
 

@@ -45,6 +45,7 @@ void scale_inplace(float* __restrict x, float a, int64_t n);
 void add_scalar_vec(float* __restrict dst, float c, const float* __restrict v, int64_t n);
 void add_strided(float* __restrict dst, const float* __restrict src, int64_t stride, int64_t n);
 float accumulate_sum(const float* __restrict src, float* __restrict acc, int64_t n);
+float dot(const float* __restrict a, const float* __restrict b, int64_t n);
 void softmax_grad(float* __restrict dp, const float* __restrict p, float d, int64_t n);
 
 // float64: straightforward loops.
@@ -55,6 +56,7 @@ void scale_inplace(double* x, double a, int64_t n);
 void add_scalar_vec(double* dst, double c, const double* v, int64_t n);
 void add_strided(double* dst, const double* src, int64_t stride, int64_t n);
 double accumulate_sum(const double* src, double* acc, int64_t n);
+double dot(const double* a, const double* b, int64_t n);
 void softmax_grad(double* dp, const double* p, double d, int64_t n);
 
 }  // namespace memvit::cpu
