@@ -133,7 +133,10 @@ def _spawn(args: argparse.Namespace, phase: str, impl: str) -> dict:
     if args.bf16:
         cmd.append("--bf16")
     cmd += list(args.opts)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)  # the child imports this package from where this process did
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark phase {phase}/{impl} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ from memvit.models import (
 )
 from memvit.models.memory import MemoryEntry, keep_max_len
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_heads=1,
             embed_dim_mul=((1, 2.0), (3, 2.0)), atten_head_mul=((1, 2.0), (3, 2.0)), pool_kv_stride_adaptive=(1, 4, 4),
             memory_exclude_layers=(1,), droppath_rate_block=0.0, spatial_scale_factor=16, max_boxes=8,
@@ -419,7 +421,7 @@ def test_ddp_with_memory(tmp_path):
 # ---------------------------------------------------------------------------- configs
 @pytest.mark.parametrize("name", CONFIGS)
 def test_configs_build_the_released_models(name):
-    cfg = load_config(f"configs/{name}.yaml")
+    cfg = load_config(str(CONFIG_DIR / f"{name}.yaml"))
     kwargs = model_kwargs(cfg)
     depth = 16 if name.endswith("16") else 24
     builder = memvit_16_16x4 if depth == 16 else memvit_24_32x3
@@ -431,13 +433,13 @@ def test_configs_build_the_released_models(name):
 
 
 def test_config_overrides_and_errors():
-    cfg = load_config("configs/ava_16.yaml", ["MEMVIT.SAMPLER", "all", "MVIT.DIM_MUL", "[[1, 2.0]]"])
+    cfg = load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MEMVIT.SAMPLER", "all", "MVIT.DIM_MUL", "[[1, 2.0]]"])
     assert cfg.MEMVIT.SAMPLER == "all" and cfg.MVIT.DIM_MUL == [[1, 2.0]]
     with pytest.raises(KeyError):
-        load_config("configs/ava_16.yaml", ["MEMVIT.NO_SUCH_KEY", "1"])
+        load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MEMVIT.NO_SUCH_KEY", "1"])
     with pytest.raises(ValueError, match="KEY VALUE pairs"):
-        load_config("configs/ava_16.yaml", ["MEMVIT.SAMPLER"])
+        load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MEMVIT.SAMPLER"])
     with pytest.raises(FileNotFoundError):
-        load_config("configs/missing.yaml")
+        load_config(str(CONFIG_DIR / "missing.yaml"))
     with pytest.raises(ValueError, match="USE_ABS_POS"):
-        model_kwargs(load_config("configs/ava_16.yaml", ["MVIT.USE_ABS_POS", "True"]))
+        model_kwargs(load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MVIT.USE_ABS_POS", "True"]))

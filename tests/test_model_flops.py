@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch
 from memvit import benchmark, flops
 from memvit.models import create_memvit, memvit_16_16x4, memvit_24_32x3
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, embed_dim_mul=((1, 2.0), (3, 2.0)),
             atten_head_mul=((1, 2.0), (3, 2.0)), pool_kv_stride_adaptive=(1, 4, 4), memory_exclude_layers=(1,))
 TINY_OVERRIDES = ["DATA.NUM_FRAMES", "8", "DATA.TRAIN_CROP_SIZE", "64", "MVIT.DEPTH", "4", "MVIT.EMBED_DIM", "16",
@@ -55,14 +57,15 @@ def test_memory_adds_compute_step_by_step():
 
 
 def test_flops_command(capsys):
-    assert flops.main(["--cfg", "configs/k400_16.yaml", *TINY_OVERRIDES]) == 0
+    assert flops.main(["--cfg", str(CONFIG_DIR / "k400_16.yaml"), *TINY_OVERRIDES]) == 0
     out = capsys.readouterr().out
     assert "params:" in out and "memory empty" in out and "2 memory clips" in out and "memory adds" in out
 
 
 def test_benchmark_command(capsys):
     """Side by side in one run: the fused op and the fallback, each phase in its own process."""
-    args = ["--cfg", "configs/ava_16.yaml", "--clips", "1", "--train-steps", "0", "--threads", "1", *TINY_OVERRIDES]
+    args = ["--cfg", str(CONFIG_DIR / "ava_16.yaml"), "--clips", "1", "--train-steps", "0", "--threads", "1",
+            *TINY_OVERRIDES]
     assert benchmark.main(args) == 0
     out = capsys.readouterr().out
     assert "inference   fused" in out and "inference   fallback" in out and "fused is" in out
@@ -70,7 +73,7 @@ def test_benchmark_command(capsys):
 
 @pytest.mark.parametrize("phase", ["inference", "train"])
 def test_benchmark_phase(phase):
-    result = benchmark.run_phase("configs/ava_16.yaml", TINY_OVERRIDES, phase, "fused", batch=2, steps=2,
+    result = benchmark.run_phase(str(CONFIG_DIR / "ava_16.yaml"), TINY_OVERRIDES, phase, "fused", batch=2, steps=2,
                                  device="cpu", bf16=False)
     assert len(result["seconds"]) == 2 and result["warmup_clips"] == 4 and result["peak_mib"] > 0
 
