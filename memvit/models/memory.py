@@ -84,10 +84,6 @@ class MemorySnapshot:
     video_ids: list[tuple[Hashable, ...]]
     layers: dict[str, list[MemoryEntry]]
 
-    @property
-    def batch_size(self) -> int:
-        return len(self.video_ids[0]) if self.video_ids else 0
-
     def select_rows(self, rows: Sequence[int]) -> MemorySnapshot:
         """The memory of some batch rows (e.g. to carry one video stream elsewhere)."""
         rows = [int(r) for r in rows]
