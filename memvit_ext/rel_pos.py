@@ -190,6 +190,9 @@ def query_bias_tables(
     offsets = [-1] * (3 * len(segments))
     if rel_pos is None or rel_pos.is_empty():
         return None, offsets
+    # Plain ints: under JIT tracing grid sizes may arrive as 0-d tensors, which would alias.
+    q_thw = tuple(int(x) for x in q_thw)
+    segments = [seg._replace(thw=tuple(int(x) for x in seg.thw)) for seg in segments]
     memory_slots = sum(seg.thw[0] for seg in segments[:-1])
     lookups: list[list[tuple[Tensor, Tensor]]] = [[], [], []]  # per axis: (table, row index)
     n_bins = 0
