@@ -65,7 +65,9 @@ def _pooling_attention_backward_reference(grad_out, q, keys, values, rel_bias, o
                                           bin_offsets, scale, residual, q_cls, attn_mask):
     d_q, d_keys, d_values, d_bias = reference.attention_core_backward(
         grad_out, q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, residual, q_cls, attn_mask)
-    return d_q, d_keys, d_values, (d_bias if d_bias is not None else _empty_grad(q))
+    d_keys = [g.contiguous() for g in d_keys]
+    d_values = [g.contiguous() for g in d_values]
+    return d_q.contiguous(), d_keys, d_values, (d_bias.contiguous() if d_bias is not None else _empty_grad(q))
 
 
 # ---------------------------------------------------------------- fake kernels (torch.compile)
@@ -80,9 +82,12 @@ def _pooling_attention_fake(q, keys, values, rel_bias, kv_thw, kv_cls, bin_offse
 @torch.library.register_fake(OP_BACKWARD)
 def _pooling_attention_backward_fake(grad_out, q, keys, values, rel_bias, out, lse, kv_thw, kv_cls,
                                      bin_offsets, scale, residual, q_cls, attn_mask):
-    d_bias = torch.empty_like(rel_bias) if rel_bias is not None else q.new_empty((0,))
-    return (torch.empty_like(q), [torch.empty_like(k) for k in keys], [torch.empty_like(v) for v in values],
-            d_bias)
+    # Every kernel returns contiguous gradients, whatever the inputs' strides.
+    def like(t):
+        return torch.empty_like(t, memory_format=torch.contiguous_format)
+
+    d_bias = like(rel_bias) if rel_bias is not None else _empty_grad(q)
+    return like(q), [like(k) for k in keys], [like(v) for v in values], d_bias
 
 
 # ---------------------------------------------------------------- autograd

@@ -5,22 +5,22 @@
 // chunks, in place (no concatenation): logits of the block against one chunk (GEMM), the
 // decomposed bias added from the per-query tables, online softmax, P.V accumulated (GEMM).
 // Nothing of size Nq x Nk is ever allocated; the backward recomputes P from the saved
-// logsumexp and returns the per-query table gradients as plain row sums (no scatter, no atomics).
+// logsumexp (out is not needed) and returns the per-query table gradients as plain row sums
+// (no scatter, no atomics).
 //
 // Chunks are whole (h, w) planes of a segment (plus its cls token), so the bias of a chunk is,
 // per query row, "one scalar per plane (t) + one vector per plane (h, w)": two vectorized adds
 // per plane instead of three gathers per logit.
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <c10/util/irange.h>
 #include <torch/library.h>
 
-#include <ATen/OpMathType.h>
-
 #include <algorithm>
-#include <numeric>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include "cpu/vec_math.h"
