@@ -42,7 +42,8 @@ def _summarise(rows: list[dict]) -> str:
                "peak MB eager / fused"
         if mode == "fwd+bwd":
             head += " | saved MB eager / fused"
-        lines += [head + " |", "|" + "---|" * (head.count("|") - 1)]
+        head += " |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
         totals: dict = defaultdict(float)
         for shape, result in shapes.items():
             count = next(iter(result.values()))["count"]
