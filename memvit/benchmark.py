@@ -83,11 +83,12 @@ def run_phase(cfg_path: str, overrides: Sequence[str], phase: str, impl: str, ba
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     times = []
+    model.train(phase != "inference")
+    with torch.no_grad(), autocast:  # fill the memory
+        for _ in range(warmup):
+            model(clip, video_ids=ids, boxes=boxes)
     if phase == "inference":
-        model.eval()
         with torch.no_grad(), autocast:
-            for _ in range(warmup):
-                model(clip, video_ids=ids, boxes=boxes)
             for _ in range(steps):
                 _sync(dev)
                 start = time.perf_counter()
@@ -95,11 +96,7 @@ def run_phase(cfg_path: str, overrides: Sequence[str], phase: str, impl: str, ba
                 _sync(dev)
                 times.append(time.perf_counter() - start)
     else:
-        model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        with torch.no_grad(), autocast:
-            for _ in range(warmup):
-                model(clip, video_ids=ids, boxes=boxes)
         for _ in range(steps):
             _sync(dev)
             start = time.perf_counter()

@@ -47,6 +47,14 @@ def attention_logits(q: Tensor, keys: Sequence[Tensor], rel_bias: Tensor | None,
     return logits
 
 
+def softmax_rows(logits: Tensor, masked: bool) -> Tensor:
+    """Softmax over keys; with a mask, a row whose keys are all ``-inf`` gets all zeros."""
+    if not masked:
+        return torch.softmax(logits, dim=-1)
+    has_key = torch.isfinite(logits).any(dim=-1, keepdim=True)
+    return torch.softmax(torch.where(has_key, logits, torch.zeros_like(logits)), dim=-1) * has_key
+
+
 def attention_core(
     q: Tensor,
     keys: Sequence[Tensor],
@@ -66,11 +74,7 @@ def attention_core(
     Rows whose keys are all masked out (``-inf``) attend to nothing: their attention term is 0.
     """
     logits = attention_logits(q, keys, rel_bias, kv_thw, kv_cls, bin_offsets, scale, attn_mask)
-    if attn_mask is not None:
-        has_key = torch.isfinite(logits).any(dim=-1, keepdim=True)
-        probs = torch.softmax(torch.where(has_key, logits, torch.zeros_like(logits)), dim=-1) * has_key
-    else:
-        probs = torch.softmax(logits, dim=-1)
+    probs = softmax_rows(logits, masked=attn_mask is not None)
     v = torch.cat([value.to(probs.dtype) for value in values], dim=2)
     out = probs @ v
     if residual:
@@ -99,12 +103,8 @@ def attention_core_backward(
     kernel, where autograd does not record.
     """
     dtype = compute_dtype(q.dtype)
-    logits = attention_logits(q, keys, rel_bias, kv_thw, kv_cls, bin_offsets, scale, attn_mask)
-    if attn_mask is not None:
-        has_key = torch.isfinite(logits).any(dim=-1, keepdim=True)
-        probs = torch.softmax(torch.where(has_key, logits, torch.zeros_like(logits)), dim=-1) * has_key
-    else:
-        probs = torch.softmax(logits, dim=-1)
+    probs = softmax_rows(attention_logits(q, keys, rel_bias, kv_thw, kv_cls, bin_offsets, scale, attn_mask),
+                         masked=attn_mask is not None)
     d_out = grad_out.to(dtype)
     v = torch.cat([value.to(dtype) for value in values], dim=2)
     k = torch.cat([key.to(dtype) for key in keys], dim=2)

@@ -74,7 +74,7 @@ def memory_temporal_index(q_len: int, first_slot: int, k_len: int, total_slots: 
 
 
 def spatial_table_rows(q_len: int, k_len: int) -> int:
-    """Rows a spatial (or current-clip temporal) table must have for these grid sides."""
+    """Rows a spatial (or current-clip temporal) table needs for these grid sides: 2*max - 1."""
     return 2 * max(q_len, k_len) - 1
 
 

@@ -18,6 +18,15 @@ def gen(request) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one CPU thread (tiny models), restoring the thread count after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_report_header(config):
     import memvit_ext
 

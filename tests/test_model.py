@@ -35,12 +35,8 @@ TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_h
 CONFIGS = ["ava_16", "ava_24", "ava_24_k700", "k400_16", "k600_24", "k700_24"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is faster and steadier than two contending ones (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(head="kinetics", seed=0, **kwargs):

@@ -11,13 +11,8 @@ from pytorchvideo.models.vision_transformers import create_multiscale_vision_tra
 
 from memvit.models import MemoryAttentionV1, add_memory
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is faster and steadier than two contending ones (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_mvit(pool_first: bool = False):

@@ -21,12 +21,8 @@ TINY_OVERRIDES = ["DATA.NUM_FRAMES", "8", "DATA.TRAIN_CROP_SIZE", "64", "MVIT.DE
                   "MEMVIT.EXCLUDE_LAYERS", "[1, 3]", "DETECTION.SPATIAL_SCALE_FACTOR", "16"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is faster and steadier than two contending ones (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_attention_is_counted_as_the_reference_matmuls():

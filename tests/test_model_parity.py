@@ -26,12 +26,8 @@ TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_h
             memory_exclude_layers=(1,), droppath_rate_block=0.0, spatial_scale_factor=16, max_boxes=6)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is faster and steadier than two contending ones (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def interp(table, rows):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memvit_ext import KVSegment, RelPos, memory_pooling_attention, resize_rel_pos
+from memvit_ext.rel_pos import spatial_table_rows
 
 from .memory import GatheredMemory, MemoryEntry, MemoryStep
 
@@ -61,8 +62,8 @@ def attention_pool(x: Tensor, pool: nn.Module | None, thw: Sequence[int], has_cl
 
 def _spatial_tables(table_h: Tensor, table_w: Tensor, q_thw: Grid, k_thw: Grid) -> tuple[Tensor, Tensor]:
     """Resize h/w tables to the runtime grids (the reference's rule, wide inputs included)."""
-    rows_h = 2 * max(q_thw[1], k_thw[1]) - 1
-    rows_w = 2 * max(q_thw[2], k_thw[2]) - 1
+    rows_h = spatial_table_rows(q_thw[1], k_thw[1])
+    rows_w = spatial_table_rows(q_thw[2], k_thw[2])
     # Wider than tall: the reference reads w distances with the h ratios from an h-sized table.
     return resize_rel_pos(table_h, rows_h), resize_rel_pos(table_w, rows_h if rows_w > rows_h else rows_w)
 
@@ -285,7 +286,7 @@ class MemoryPoolingAttention(OpAttention):
                 tables["mem_h"], tables["mem_w"] = _spatial_tables(
                     self.rel_pos_mem_h, self.rel_pos_mem_w, q_thw, mem_thw)
         if hasattr(self, "rel_pos_t"):
-            rows = 2 * max(q_thw[0], kv_thw[0]) - 1
+            rows = spatial_table_rows(q_thw[0], kv_thw[0])
             if self.rel_pos_t.shape[0] < rows:
                 raise ValueError(f"rel_pos_t has {self.rel_pos_t.shape[0]} rows but {q_thw[0]} query and "
                                  f"{kv_thw[0]} key time steps need {rows}: build the model for at least "
