@@ -153,18 +153,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
         const int col = nt * 8 + 2 * t4 + e;
         const I4 mm = mt[col];
         float va = s[nt][e] * p.scale_log2, vb = s[nt][2 + e] * p.scale_log2;
-        if (has_bias) {
-          const float2 bt = *reinterpret_cast<const float2*>(bias_rows + mm.x);
-          const float2 bhh = *reinterpret_cast<const float2*>(bias_rows + mm.y);
-          const float2 bw = *reinterpret_cast<const float2*>(bias_rows + mm.z);
-          va += bt.x + bhh.x + bw.x;
-          vb += bt.y + bhh.y + bw.y;
-        }
-        if (p.mask != nullptr && mm.w) {
-          const int key = it * kN + col;
-          if (row_a < p.nq) va += mask_at(p, b, h, row_a, key) * kLog2e;
-          if (row_b < p.nq) vb += mask_at(p, b, h, row_b, key) * kLog2e;
-        }
+        add_bias_and_mask(va, vb, mm, bias_rows, has_bias, p, b, h, row_a, row_b, it * kN + col);
         const float pa = mm.w ? fast_exp2(va - lse2[0]) : 0.f;
         const float pb = mm.w ? fast_exp2(vb - lse2[1]) : 0.f;
         s[nt][e] = pa * (dp[nt][e] - delta[0]);

@@ -126,6 +126,25 @@ MV_DEVICE float mask_at(const Params& p, int b, int h, int row, int key) {
   return p.mask[b * p.m_sb + h * p.m_sh + row * p.m_sq + key * p.m_sk];
 }
 
+// Base-2 logits of one mma accumulator pair (rows row_a, row_b; one key): the scaled scores
+// (already in va, vb) plus the key's three table entries (staged as [bin][row pair] floats, so
+// one 8-byte load serves both rows) plus the mask. Shared by the forward and the dQ backward,
+// which must recompute the very logits the forward normalised.
+MV_DEVICE void add_bias_and_mask(float& va, float& vb, const I4& mm, const float* bias_rows, bool has_bias,
+                                 const Params& p, int b, int h, int row_a, int row_b, int key) {
+  if (has_bias) {
+    const float2 bt = *reinterpret_cast<const float2*>(bias_rows + mm.x);
+    const float2 bhh = *reinterpret_cast<const float2*>(bias_rows + mm.y);
+    const float2 bw = *reinterpret_cast<const float2*>(bias_rows + mm.z);
+    va += bt.x + bhh.x + bw.x;
+    vb += bt.y + bhh.y + bw.y;
+  }
+  if (p.mask != nullptr && mm.w) {
+    if (row_a < p.nq) va += mask_at(p, b, h, row_a, key) * kLog2e;
+    if (row_b < p.nq) vb += mask_at(p, b, h, row_b, key) * kLog2e;
+  }
+}
+
 template <typename T>
 MV_DEVICE void store_pair(T* dst, float lo, float hi) {
   *reinterpret_cast<uint32_t*>(dst) = Elem<T>::pack(lo, hi);

@@ -103,18 +103,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(FwdTc::kThreads, 1) fwd_tc_kernel(const MV_GRID_
         const int col = nt * 8 + 2 * t4 + e;
         const I4 mm = mt[col];
         float va = s[nt][e] * p.scale_log2, vb = s[nt][2 + e] * p.scale_log2;
-        if (has_bias) {
-          const float2 bt = *reinterpret_cast<const float2*>(bias_rows + mm.x);
-          const float2 bhh = *reinterpret_cast<const float2*>(bias_rows + mm.y);
-          const float2 bw = *reinterpret_cast<const float2*>(bias_rows + mm.z);
-          va += bt.x + bhh.x + bw.x;
-          vb += bt.y + bhh.y + bw.y;
-        }
-        if (p.mask != nullptr && mm.w) {
-          const int key = it * kN + col;
-          if (row_a < p.nq) va += mask_at(p, b, h, row_a, key) * kLog2e;
-          if (row_b < p.nq) vb += mask_at(p, b, h, row_b, key) * kLog2e;
-        }
+        add_bias_and_mask(va, vb, mm, bias_rows, has_bias, p, b, h, row_a, row_b, it * kN + col);
         s[nt][e] = mm.w ? va : -inf();
         s[nt][2 + e] = mm.w ? vb : -inf();
       }
