@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from memvit_ext import KVSegment, RelPos, query_bias_tables
+from memvit_ext import KVSegment, RelPos, query_rel_bias
 from memvit_ext.reference import residual_of
 from memvit_ext.rel_pos import (
     key_bin_onehot,
@@ -76,7 +76,7 @@ def eager(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_po
 
 
 def _bins(q, q_thw, segments, rel_pos, q_has_cls):
-    tables, offsets = query_bias_tables(q, q_thw, q_has_cls, segments, rel_pos)
+    tables, offsets = query_rel_bias(q, q_thw, q_has_cls, segments, rel_pos)
     kv_thw = [x for s in segments for x in s.thw]
     kv_cls = [int(s.has_cls) for s in segments]
     return tables, offsets, kv_thw, kv_cls

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import baselines  # noqa: E402
-from memvit_ext import memory_pooling_attention, query_bias_tables  # noqa: E402
+from memvit_ext import memory_pooling_attention, query_rel_bias  # noqa: E402
 from memvit_ext.testing import AttentionProblem, leaves, make_inputs, memvit16_layers, memvit24_layers  # noqa: E402
 
 METHODS = ("eager", "sdpa_mask", "flex", "augqk_sdpa", "fused", "kernel")
@@ -73,7 +73,7 @@ class KernelOnly:
     def __init__(self, inputs: dict):
         q, segments = inputs["q"], inputs["segments"]
         with torch.no_grad():
-            tables, offsets = query_bias_tables(q, inputs["q_thw"], True, segments, inputs["rel_pos"])
+            tables, offsets = query_rel_bias(q, inputs["q_thw"], True, segments, inputs["rel_pos"])
         self.tables = tables.detach().requires_grad_(True)
         self.static = ([x for s in segments for x in s.thw], [int(s.has_cls) for s in segments], offsets,
                        q.shape[-1] ** -0.5, True, True, None)

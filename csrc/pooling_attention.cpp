@@ -7,6 +7,9 @@
 #include <torch/extension.h>
 
 #include "pooling_attention.h"
+#ifdef MEMVIT_WITH_CUDA
+#include "cuda/kernel_table.h"
+#endif
 
 namespace memvit {
 
@@ -24,16 +27,24 @@ static pybind11::dict build_info() {
   return info;
 }
 
+// Read from the kernels' own tables: the CPU dispatch (cpu_serves) and cuda/kernel_table.h.
+// dtypes come back as torch.dtype objects.
 static pybind11::dict capabilities() {
   pybind11::dict caps;
   pybind11::dict cpu;
-  cpu["dtypes"] = std::vector<std::string>{"float32", "float64", "bfloat16"};
+  std::vector<at::ScalarType> cpu_dtypes;
+  for (const auto type : {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) {
+    if (cpu_serves(type)) cpu_dtypes.push_back(type);
+  }
+  cpu["dtypes"] = cpu_dtypes;
   cpu["attn_mask"] = true;
   caps["cpu"] = cpu;
 #ifdef MEMVIT_WITH_CUDA
   pybind11::dict cuda;
-  cuda["dtypes"] = std::vector<std::string>{"float16", "bfloat16", "float32"};
-  cuda["head_dims"] = cuda_supported_head_dims();
+#define MEMVIT_X(tag, scalar, name, type, tc) at::ScalarType::scalar,
+  cuda["dtypes"] = std::vector<at::ScalarType>{MEMVIT_CUDA_DTYPES(MEMVIT_X)};
+#undef MEMVIT_X
+  cuda["head_dims"] = std::vector<int>(std::begin(cuda::kTcHeadDims), std::end(cuda::kTcHeadDims));
   cuda["attn_mask"] = true;
   caps["cuda"] = cuda;
 #endif

@@ -8,7 +8,8 @@
 // Keys/values come as segments (memory clips oldest first, then the current clip), each a
 // (B, heads, N_s, D) tensor read in place. Key j of a segment is its cls token (no bias) or
 // the grid token (kt, kh, kw) in raster order; bin_a(j) = bin_offsets[3*s + a] + coordinate a,
-// or nothing when that offset is -1. rel_bias holds the per-query tables (memvit_ext/rel_pos.py).
+// or nothing when that offset is -1. rel_bias is the per-query relative-position bias, one column
+// per bin (memvit_ext/rel_pos.py).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,15 +18,9 @@
 #include <optional>
 #include <vector>
 
-#if defined(__CUDACC__)
-#define MEMVIT_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define MEMVIT_HOST_DEVICE inline
-#endif
+#include "op_limits.h"
 
 namespace memvit {
-
-constexpr int kMaxSegments = 16;
 
 // One key/value segment as the kernels see it.
 struct SegmentDesc {
@@ -36,19 +31,10 @@ struct SegmentDesc {
   int32_t bin[3] = {-1, -1, -1};  // first rel_bias column of the t, h, w bins; -1: none
 };
 
-// Grid coordinate of key `j` (j >= cls) of a segment along each axis.
-MEMVIT_HOST_DEVICE void key_coords(const SegmentDesc& s, int64_t j, int32_t* kt, int32_t* kh, int32_t* kw) {
-  const int64_t g = j - s.cls;
-  const int64_t hw = static_cast<int64_t>(s.h) * s.w;
-  *kt = static_cast<int32_t>(g / hw);
-  *kh = static_cast<int32_t>((g / s.w) % s.h);
-  *kw = static_cast<int32_t>(g % s.w);
-}
-
 struct ProblemDesc {
   int64_t batch = 0, heads = 0, queries = 0, head_dim = 0, keys = 0, bins = 0;
   double scale = 1.0;
-  bool residual = false, q_cls = false, has_bias = false, has_mask = false;
+  bool residual = false, q_cls = false, has_rel_bias = false, has_mask = false;
   std::vector<SegmentDesc> segments;
 };
 
@@ -59,12 +45,11 @@ ProblemDesc describe_problem(const char* op, const at::Tensor& q, at::TensorList
                              at::IntArrayRef kv_cls, at::IntArrayRef bin_offsets, double scale, bool residual,
                              bool q_cls, const std::optional<at::Tensor>& attn_mask);
 
+// Whether the CPU kernel is compiled for this element type (cpu/pooling_attention_kernel.cpp).
+bool cpu_serves(at::ScalarType type);
+
 // Extra checks of the backward's own inputs.
 void check_backward_inputs(const ProblemDesc& p, const at::Tensor& grad_out, const at::Tensor& out,
                            const at::Tensor& lse);
-
-#ifdef MEMVIT_WITH_CUDA
-std::vector<int64_t> cuda_supported_head_dims();
-#endif
 
 }  // namespace memvit

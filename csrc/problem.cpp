@@ -41,8 +41,8 @@ ProblemDesc describe_problem(const char* op, const at::Tensor& q, at::TensorList
               3 * n, "); got ", bin_offsets.size());
   TORCH_CHECK(!q_cls || p.queries >= 1, op, ": q_cls needs at least one query");
 
-  p.has_bias = rel_bias.has_value() && rel_bias->defined();
-  if (p.has_bias) {
+  p.has_rel_bias = rel_bias.has_value() && rel_bias->defined();
+  if (p.has_rel_bias) {
     const auto& b = *rel_bias;
     TORCH_CHECK(b.dim() == 4 && b.size(0) == p.batch && b.size(1) == p.heads && b.size(2) == p.queries, op,
                 ": rel_bias must be (", p.batch, ", ", p.heads, ", ", p.queries, ", bins); got ", shape_str(b.sizes()));
@@ -64,7 +64,7 @@ ProblemDesc describe_problem(const char* op, const at::Tensor& q, at::TensorList
     const int32_t extent[3] = {seg.t, seg.h, seg.w};
     for (const auto a : c10::irange(3)) {
       const int64_t o = bin_offsets[3 * s + a];
-      TORCH_CHECK(o == -1 || (p.has_bias && o >= 0 && o + extent[a] <= p.bins), op, ": bin_offsets[", 3 * s + a,
+      TORCH_CHECK(o == -1 || (p.has_rel_bias && o >= 0 && o + extent[a] <= p.bins), op, ": bin_offsets[", 3 * s + a,
                   "] = ", o, " does not fit rel_bias with ", p.bins, " bins (segment ", s, " has ", extent[a],
                   " positions on that axis)");
       seg.bin[a] = static_cast<int32_t>(o);

@@ -6,10 +6,10 @@ GFLOPs of one clip with empty memory and with the memory filled, and the compute
 
 Protocol (the reference's ``get_model_stats``): eval mode, batch 1, one ``3 x T x S x S`` clip,
 the model run clip after clip on the same video so the memory fills, the last run counted with
-``fvcore.nn.FlopCountAnalysis`` (one multiply-add = one flop). fvcore counts from a JIT trace
-and does not know our attention op, so :func:`attention_flop_jit` counts it as the reference's
-two matmuls (``q k^T`` and ``attn v``); the relative-position projections ``q . R`` run as
-ordinary matmuls outside the op and fvcore counts them itself.
+``fvcore.nn.FlopCountAnalysis`` (one multiply-add = one flop). fvcore counts from a JIT trace,
+in which the attention is one node whichever implementation serves it (the compiled kernel's
+op or the reference's op); :func:`attention_flop_jit` counts that node analytically, as the
+reference counts its own ops, so both implementations give the same number.
 """
 
 from __future__ import annotations
@@ -24,11 +24,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-ATTENTION_OP = "memvit_ext::pooling_attention"
+ATTENTION_OPS = ("memvit_ext::pooling_attention", "memvit_ext::pooling_attention_reference")
+_Q_CLS_ARGUMENT = 9  # the ops' arguments: q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, residual, q_cls
 
 
 def attention_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    """fvcore handle of ``memvit_ext::pooling_attention``: ``2 * B * H * Nq * Nk * head_dim``."""
+    """fvcore handle of the attention ops, in multiply-adds, as the reference's ops count:
+
+    * ``q k^T`` and ``attn v`` over every key of every segment: ``2 * B * H * Nq * Nk * head_dim``;
+    * the decomposed relative positions ``q . R``, one product per bin of the rel_bias (the
+      reference's per-axis products: t, h, w of the current clip, h and w of the memory clips
+      once, t of every memory time slot), for the non-cls queries:
+      ``B * H * (Nq - cls) * bins * head_dim``.
+    """
     from fvcore.nn.jit_handles import get_shape
 
     batch, heads, queries, head_dim = get_shape(inputs[0])
@@ -36,7 +44,12 @@ def attention_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     if keys_list.kind() != "prim::ListConstruct":
         raise RuntimeError(f"unexpected producer of the keys list in the trace: {keys_list.kind()}")
     keys = sum(get_shape(k)[2] for k in keys_list.inputs())
-    return 2 * batch * heads * queries * keys * head_dim
+    flops = 2 * batch * heads * queries * keys * head_dim
+    rel_bias = get_shape(inputs[3])
+    if rel_bias is not None:
+        q_cls = bool(inputs[_Q_CLS_ARGUMENT].toIValue())
+        flops += batch * heads * (queries - int(q_cls)) * rel_bias[-1] * head_dim
+    return flops
 
 
 class _BoundIds(nn.Module):
@@ -57,7 +70,8 @@ def count_flops(model: nn.Module, clip: Tensor, video_ids: Sequence[Hashable] | 
     from fvcore.nn import FlopCountAnalysis
 
     analysis = FlopCountAnalysis(_BoundIds(model, video_ids, boxes), (clip,))
-    analysis.set_op_handle(ATTENTION_OP, attention_flop_jit)
+    for op in ATTENTION_OPS:
+        analysis.set_op_handle(op, attention_flop_jit)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     with torch.no_grad():
         total = analysis.total()

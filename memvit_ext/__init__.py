@@ -10,7 +10,7 @@ See docs/op.md for the full contract.
 
 from .build import build_info
 from .ops import kernel_capabilities, memory_pooling_attention
-from .rel_pos import query_bias_tables, resize_rel_pos
+from .rel_pos import query_rel_bias, resize_rel_pos
 from .segments import KVSegment, RelPos
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
     "build_info",
     "kernel_capabilities",
     "memory_pooling_attention",
-    "query_bias_tables",
+    "query_rel_bias",
     "resize_rel_pos",
 ]
 __version__ = "0.1.0"

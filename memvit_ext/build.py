@@ -14,7 +14,8 @@ def _describe(device: str, caps: dict) -> str:
             return "PyTorch reference (the C++ extension did not load)"
         return f"PyTorch reference (the extension was built without {device} kernels)"
     info = caps[device]
-    text = f"compiled {device.upper()} kernel for {', '.join(info['dtypes'])}"
+    dtypes = ", ".join(str(dtype).replace("torch.", "") for dtype in info["dtypes"])
+    text = f"compiled {device.upper()} kernel for {dtypes}"
     if info.get("head_dims"):
         text += f", head_dim in {info['head_dims']}"
     return text + "; PyTorch reference for other inputs"

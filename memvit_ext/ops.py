@@ -4,7 +4,7 @@
 Two layers:
 
 * :func:`memory_pooling_attention` is the public function. It validates the inputs, computes
-  the per-query relative-position tables (:mod:`memvit_ext.rel_pos`) and runs the attention
+  the per-query relative-position bias (:mod:`memvit_ext.rel_pos`) and runs the attention
   core on the compiled kernel of the input's device, or on the pure-PyTorch reference when
   no kernel serves the inputs.
 * ``torch.ops.memvit_ext.pooling_attention`` is the attention core as a dispatcher op. Its
@@ -12,6 +12,10 @@ Two layers:
   every device) exists even when the C++ extension is missing; ``memvit_ext._C`` adds CPU and
   CUDA kernels for the same schema when it loads. Fake (meta) kernels and an autograd formula
   are registered here, so the op composes with autograd and ``torch.compile``.
+* ``torch.ops.memvit_ext.pooling_attention_reference`` is the PyTorch reference as an op of
+  the same arguments (CompositeImplicitAutograd: it decomposes into ATen ops, and autograd and
+  ``torch.compile`` see those). The public function calls it when the reference is chosen, so
+  either implementation is one node of a traced graph, which is what flop counters key on.
 """
 
 from __future__ import annotations
@@ -24,21 +28,22 @@ from torch import Tensor
 
 from . import reference
 from .checks import check_inputs
-from .rel_pos import compute_dtype, query_bias_tables
+from .rel_pos import compute_dtype, query_rel_bias
 from .segments import KVSegment, RelPos
 
 LIBRARY = "memvit_ext"
 OP = f"{LIBRARY}::pooling_attention"
 OP_BACKWARD = f"{LIBRARY}::pooling_attention_backward"
 
+OP_REFERENCE = f"{LIBRARY}::pooling_attention_reference"
+
 _lib = torch.library.Library(LIBRARY, "DEF")
 # kv_thw: (t, h, w) of each segment; kv_cls: 1 if the segment starts with a cls token;
 # bin_offsets: first column in rel_bias of each segment's t, h, w bins (-1: no bias on that axis).
-_lib.define(
-    "pooling_attention(Tensor q, Tensor[] keys, Tensor[] values, Tensor? rel_bias, int[] kv_thw, "
-    "int[] kv_cls, int[] bin_offsets, float scale, bool residual, bool q_cls, Tensor? attn_mask) "
-    "-> (Tensor out, Tensor lse)"
-)
+_ARGUMENTS = ("(Tensor q, Tensor[] keys, Tensor[] values, Tensor? rel_bias, int[] kv_thw, int[] kv_cls, "
+              "int[] bin_offsets, float scale, bool residual, bool q_cls, Tensor? attn_mask)")
+_lib.define("pooling_attention" + _ARGUMENTS + " -> (Tensor out, Tensor lse)")
+_lib.define("pooling_attention_reference" + _ARGUMENTS + " -> Tensor")
 _lib.define(
     "pooling_attention_backward(Tensor grad_out, Tensor q, Tensor[] keys, Tensor[] values, "
     "Tensor? rel_bias, Tensor out, Tensor lse, int[] kv_thw, int[] kv_cls, int[] bin_offsets, "
@@ -58,6 +63,14 @@ def _pooling_attention_reference(q, keys, values, rel_bias, kv_thw, kv_cls, bin_
     out, lse = reference.attention_core(q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale,
                                         residual, q_cls, attn_mask, need_lse=True)
     return out.contiguous(), lse.contiguous()
+
+
+@torch.library.impl(_lib, "pooling_attention_reference", "CompositeImplicitAutograd")
+def _pooling_attention_reference_op(q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, residual,
+                                    q_cls, attn_mask):
+    out, _ = reference.attention_core(q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, residual,
+                                      q_cls, attn_mask)
+    return out
 
 
 @torch.library.impl(_lib, "pooling_attention_backward", "CompositeExplicitAutograd")
@@ -147,7 +160,8 @@ _CAPABILITIES = _registered_capabilities()
 
 
 def kernel_capabilities() -> dict:
-    """What the compiled kernels serve, per device type: {'cpu': {...}, 'cuda': {...}}."""
+    """What the compiled kernels serve, per device type: ``{'cpu': {'dtypes': [torch.float32, ...],
+    'attn_mask': True}, 'cuda': {..., 'head_dims': [64, 96, 128]}}`` (read from the kernels' tables)."""
     return _CAPABILITIES
 
 
@@ -166,9 +180,8 @@ def kernel_refusal(q: Tensor, attn_mask: Tensor | None) -> str | None:
     caps = kernel_capabilities().get(device)
     if caps is None:
         return f"no compiled kernel for {device} tensors" + (f" ({_EXTENSION_ERROR})" if _C is None else "")
-    dtype = str(q.dtype).replace("torch.", "")
-    if dtype not in caps["dtypes"]:
-        return f"the {device} kernel does not serve {dtype}"
+    if q.dtype not in caps["dtypes"]:
+        return f"the {device} kernel does not serve {str(q.dtype).replace('torch.', '')}"
     head_dims = caps.get("head_dims")
     if head_dims and q.shape[-1] not in head_dims:
         return f"the {device} kernel does not serve head_dim {q.shape[-1]} (it serves {head_dims})"
@@ -230,7 +243,7 @@ def memory_pooling_attention(
     if implementation not in ("auto", "kernel", "reference"):
         raise ValueError(f"implementation must be 'auto', 'kernel' or 'reference'; got {implementation!r}")
     scale = float(q.shape[-1] ** -0.5 if scale is None else scale)
-    rel_bias, bin_offsets = query_bias_tables(q, q_thw, q_has_cls, segments, rel_pos)
+    rel_bias, bin_offsets = query_rel_bias(q, q_thw, q_has_cls, segments, rel_pos)
     keys = [seg.k for seg in segments]
     values = [seg.v for seg in segments]
     kv_thw = [int(x) for seg in segments for x in seg.thw]
@@ -248,10 +261,7 @@ def memory_pooling_attention(
         if refusal is not None:
             raise RuntimeError(f"memvit_ext: implementation='kernel' but {refusal}")
 
+    args = (q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, bool(residual), bool(q_has_cls), mask)
     if use_kernel:
-        out, _ = torch.ops.memvit_ext.pooling_attention(
-            q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, bool(residual), bool(q_has_cls), mask)
-        return out
-    out, _ = reference.attention_core(q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale,
-                                      bool(residual), bool(q_has_cls), mask)
-    return out
+        return torch.ops.memvit_ext.pooling_attention(*args)[0]
+    return torch.ops.memvit_ext.pooling_attention_reference(*args)

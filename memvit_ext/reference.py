@@ -2,11 +2,11 @@
 """Pure-PyTorch attention core: the fallback on every device and the oracle of the kernels.
 
 It computes what the compiled kernels compute, from the same inputs (q, per-segment k/v,
-per-query bias tables from :mod:`memvit_ext.rel_pos`):
+the per-query rel_bias from :mod:`memvit_ext.rel_pos`):
 
-    out = softmax(scale * q k^T + tables @ onehot^T + mask) v + q_residual
+    out = softmax(scale * q k^T + rel_bias @ onehot^T + mask) v + q_residual
 
-written as the "augmented-QK" identity: ``[scale*q | tables] @ [k | onehot]^T`` is one matrix
+written as the "augmented-QK" identity: ``[scale*q | rel_bias] @ [k | onehot]^T`` is one matrix
 product that yields the logits with the decomposed bias already added, because every key
 selects exactly one bin per axis. That is exact (up to rounding), differentiable, and faster
 than adding the bias slice by slice (see docs/op.md). Half and bfloat16 inputs compute in
@@ -97,7 +97,7 @@ def attention_core_backward(
     q_cls: bool,
     attn_mask: Tensor | None = None,
 ) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]:
-    """Gradients of :func:`attention_core` w.r.t. q, each key, each value and the tables.
+    """Gradients of :func:`attention_core` w.r.t. q, each key, each value and the rel_bias.
 
     Written out (softmax backward of the augmented product) because it serves as a dispatcher
     kernel, where autograd does not record.

@@ -1,15 +1,19 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Decomposed relative positions: distance indices and the per-query bias tables.
+"""Decomposed relative positions: distance indices and the per-query relative-position bias.
+
+Names used throughout: the *tables* are the learned ``(rows, head_dim)`` parameters
+(:class:`RelPos`); the *rel_bias* is the per-query tensor computed from them here; its columns
+are *bins*, one per key coordinate of one axis of one segment.
 
 MViTv2's relative-position bias of query ``i`` and key ``j`` is
 ``q_i . R_t[dt] + q_i . R_h[dh] + q_i . R_w[dw]`` (q projected, unscaled). Each term depends
 on the query and on one coordinate of the key only, so for every query we compute the few
-numbers ``q_i . R_a[d(i, k_a)]`` for each key coordinate ``k_a`` of each axis and segment: the
-*per-query tables* ("bins"). The attention kernels add ``T[i, bin_t(j)] + T[i, bin_h(j)] +
-T[i, bin_w(j)]`` to each logit instead of reading a materialised ``Nq x Nk`` bias.
+numbers ``q_i . R_a[d(i, k_a)]``, one per bin. The attention kernels add
+``rel_bias[i, bin_t(j)] + rel_bias[i, bin_h(j)] + rel_bias[i, bin_w(j)]`` to each logit
+instead of reading a materialised ``Nq x Nk`` bias.
 
-This module is the one implementation of the distance rules and of the tables; the kernels
-receive the tables and only decompose key indices into grid coordinates.
+This module is the one implementation of the distance rules and of the rel_bias; the kernels
+receive the rel_bias and only decompose key indices into grid coordinates.
 """
 
 from __future__ import annotations
@@ -156,12 +160,33 @@ def _axis_rows(rel_pos: RelPos, q_thw, seg: KVSegment, is_memory: bool, axis: in
 
 
 def gather_rows(table: Tensor, index: Tensor) -> Tensor:
-    """``table[index]`` as a one-hot product, so its gradient is a matrix product too.
+    """``table[index]`` whose gradient is a one-hot matrix product (deterministic).
 
-    Indexing's backward accumulates with atomics (nondeterministic on CPU and CUDA); these
+    Indexing's own backward accumulates with atomics (nondeterministic on CPU and CUDA); the
     one-hot matrices are tiny (q_len * k_len x table rows).
     """
-    return F.one_hot(index, table.shape[0]).to(table.dtype) @ table
+    return _GatherRows.apply(table, index)
+
+
+class _GatherRows(torch.autograd.Function):
+    """Rows of a table by index; backward ``onehot^T @ grad`` instead of an atomic scatter.
+
+    A Function rather than the one-hot product in forward as well: indexing is exact and
+    cheaper, and a traced model shows one node here (flop counters see no matrix product; the
+    op's counter accounts for the bias products, see ``memvit.flops``).
+    """
+
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = table.shape[0]
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        onehot = F.one_hot(index.reshape(-1), ctx.rows).to(grad.dtype)
+        return onehot.t() @ grad.reshape(onehot.shape[0], -1), None
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -169,16 +194,16 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def query_bias_tables(
+def query_rel_bias(
     q: Tensor,
     q_thw: Sequence[int],
     q_has_cls: bool,
     segments: Sequence[KVSegment],
     rel_pos: RelPos | None,
 ) -> tuple[Tensor | None, list[int]]:
-    """Per-query bias tables ``(B, heads, Nq, bins)`` and the bin layout.
+    """The per-query relative-position bias ``(B, heads, Nq, bins)`` and the bin layout.
 
-    Returns ``(tables, bin_offsets)`` where ``bin_offsets[3*s + a]`` is the first column of
+    Returns ``(rel_bias, bin_offsets)`` where ``bin_offsets[3*s + a]`` is the first column of
     segment ``s``'s axis ``a`` (t, h, w), or -1 when that axis has no table. Segments whose
     rows on an axis are the same (memory clips of one grid, for h and w) share their columns.
     The cls query row is all zeros (the cls query gets no relative-position bias).
@@ -215,11 +240,11 @@ def query_bias_tables(
             rows[axis] = torch.cat(parts, dim=1).transpose(1, 2)
     if n_bins == 0:
         return None, offsets
-    return _QueryTables.apply(q, q_thw, q_has_cls, *rows), offsets
+    return _QueryRelBias.apply(q, q_thw, q_has_cls, *rows), offsets
 
 
-class _QueryTables(torch.autograd.Function):
-    """``tables[q, bins of axis a] = q . rows_a[coordinate of q on a]``: one batched product per axis.
+class _QueryRelBias(torch.autograd.Function):
+    """``rel_bias[q, bins of axis a] = q . rows_a[coordinate of q on a]``: one batched product per axis.
 
     A Function with its own backward (the transposed products) so that autograd keeps only q
     and the small row tensors, not q-sized intermediates: the products are 2-3% of the
@@ -237,19 +262,19 @@ class _QueryTables(torch.autograd.Function):
         return F.pad(out, (0, 0, 1, 0)) if q_has_cls else out
 
     @staticmethod
-    def backward(ctx, d_tables: Tensor):
+    def backward(ctx, d_rel_bias: Tensor):
         q, *rows = ctx.saved_tensors
         B, H, _, d = q.shape
         q_t, q_h, q_w = ctx.q_thw
         grid = _query_grid(q, ctx.q_thw, ctx.q_has_cls)
         d_grid = torch.zeros_like(grid)
-        d_tables = d_tables[:, :, int(ctx.q_has_cls):].reshape(B, H, q_t, q_h, q_w, -1)
+        d_rel_bias = d_rel_bias[:, :, int(ctx.q_has_cls):].reshape(B, H, q_t, q_h, q_w, -1)
         d_rows, column = [], 0
         for axis, R in enumerate(rows):
             if R is None:
                 d_rows.append(None)
                 continue
-            dT = d_tables[..., column:column + R.shape[2]]
+            dT = d_rel_bias[..., column:column + R.shape[2]]
             column += R.shape[2]
             d_grid += _axis_product(dT, R.transpose(1, 2), axis).reshape(d_grid.shape)
             d_rows.append(_axis_rows_grad(grid, dT, axis) if ctx.needs_input_grad[3 + axis] else None)
@@ -292,7 +317,7 @@ def key_bin_onehot(kv_thw: Sequence[int], kv_cls: Sequence[int], bin_offsets: Se
                    n_bins: int, device, dtype) -> Tensor:
     """``(Nk, bins)`` 0/1 matrix: key ``j`` has a 1 in each bin its coordinates select.
 
-    ``tables @ onehot.T`` is the full decomposed bias; cls keys have no bins.
+    ``rel_bias @ onehot.T`` is the full decomposed bias; cls keys have no bins.
     """
     blocks = []
     for s in range(len(kv_cls)):

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import memvit_ext  # noqa: E402
-from memvit_ext import memory_pooling_attention, query_bias_tables, reference  # noqa: E402
+from memvit_ext import memory_pooling_attention, query_rel_bias, reference  # noqa: E402
 from memvit_ext.segments import KVSegment, RelPos  # noqa: E402
 from memvit_ext.testing import AttentionProblem, leaves, make_inputs  # noqa: E402
 
@@ -150,7 +150,7 @@ def _gpu_op_direct(dtype: torch.dtype) -> None:
     problem, _ = CASES["memory_d96"]
     inputs = make_inputs(problem, batch=2, dtype=dtype, device="cuda", generator=fresh_generator())
     q, segments = inputs["q"], inputs["segments"]
-    bias, offsets = query_bias_tables(q, problem.q_thw, True, segments, inputs["rel_pos"])
+    bias, offsets = query_rel_bias(q, problem.q_thw, True, segments, inputs["rel_pos"])
     args = (q, [s.k for s in segments], [s.v for s in segments], bias, [x for s in segments for x in s.thw],
             [1] * len(segments), offsets, q.shape[-1] ** -0.5, True, True, None)
     poison_allocator()
@@ -244,10 +244,21 @@ def emulator():
 
         csrc = ROOT / "csrc"
         build = ROOT / "build" / "cuda_emulator"
-        build.mkdir(parents=True, exist_ok=True)
+        wrappers = build / "kernels"
+        wrappers.mkdir(parents=True, exist_ok=True)
+        # The kernels' own translation units (*.cu: the launchers of the kernel table) compiled
+        # as C++: one wrapper each, so the emulator runs exactly what the CUDA build launches.
+        kernel_units = []
+        for unit in sorted((csrc / "cuda").glob("*.cu")):
+            wrapper = wrappers / f"{unit.stem}.cpp"
+            text = f'#include "{unit}"\n'
+            if not wrapper.exists() or wrapper.read_text() != text:
+                wrapper.write_text(text)
+            kernel_units.append(str(wrapper))
         _EMULATOR = load(name="memvit_cuda_emulator",
                          sources=[str(csrc / "cuda" / "emu" / "emulator.cpp"),
-                                  str(csrc / "cuda" / "emu" / "emulated_ops.cpp"), str(csrc / "problem.cpp")],
+                                  str(csrc / "cuda" / "emu" / "emulated_ops.cpp"), str(csrc / "cuda" / "launch.cpp"),
+                                  str(csrc / "problem.cpp"), *kernel_units],
                          extra_include_paths=[str(csrc)],
                          extra_cflags=["-DMEMVIT_CUDA_EMULATION", "-O1", "-Wno-unknown-pragmas"],
                          build_directory=str(build), verbose=False)
@@ -261,7 +272,7 @@ def emulated_case(problem: AttentionProblem, dtype, *, batch=1, cls=True, rel_po
     gen = fresh_generator()
     inputs = make_inputs(problem, batch=batch, dtype=dtype, generator=gen, rel_pos=rel_pos, cls=cls)
     q, segments = inputs["q"], inputs["segments"]
-    bias, offsets = query_bias_tables(q, problem.q_thw, cls, segments, inputs["rel_pos"])
+    bias, offsets = query_rel_bias(q, problem.q_thw, cls, segments, inputs["rel_pos"])
     keys, values = [s.k for s in segments], [s.v for s in segments]
     kv_thw, kv_cls = [x for s in segments for x in s.thw], [int(s.has_cls) for s in segments]
     scale = q.shape[-1] ** -0.5
@@ -347,6 +358,15 @@ if pytest is not None:
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
     def test_emulated_mask(dtype):
         _emulated_mask(dtype)
+
+    @emulated
+    @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+    def test_emulated_unserved_head_dim_is_refused_as_on_the_gpu(dtype):
+        """The emulator runs the GPU build's launchers and host checks: a head dim outside the
+        kernel table is refused, never run on another instantiation."""
+        problem = P("d80", heads=1, q_thw=(1, 3, 3), kv_thw=(1, 2, 2), head_dim=80)
+        with pytest.raises(RuntimeError, match="serves head_dim 64, 96, 128; got 80"):
+            emulated_case(problem, dtype)
 
 
 # ------------------------------------------------------------------------------ script mode

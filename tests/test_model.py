@@ -15,6 +15,7 @@ import torch
 import memvit
 from memvit.config import build_model, load_config, model_kwargs
 from memvit.models import (
+    MEMVIT_16_16X4,
     MemorySnapshot,
     MemoryState,
     attention_implementation,
@@ -28,7 +29,7 @@ from memvit.models import (
 from memvit.models.memory import MemoryEntry, keep_max_len
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_heads=1,
+TINY = dict(MEMVIT_16_16X4, spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_heads=1,
             embed_dim_mul=((1, 2.0), (3, 2.0)), atten_head_mul=((1, 2.0), (3, 2.0)), pool_kv_stride_adaptive=(1, 4, 4),
             memory_exclude_layers=(1,), droppath_rate_block=0.0, spatial_scale_factor=16, max_boxes=8,
             head_dropout_rate=0.0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from pytorchvideo.models.vision_transformers import create_multiscale_vision_transformers
 
-from memvit.models import MemoryAttentionV1, add_memory
+from memvit.models import MemoryMultiScaleAttention, add_memory
 
 # Tiny models: one thread is faster and steadier than two contending ones (conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -28,7 +28,8 @@ def small_mvit(pool_first: bool = False):
 def test_empty_memory_gives_the_original_output(pool_first):
     original = small_mvit(pool_first)
     wrapped = add_memory(copy.deepcopy(original))
-    assert [type(b.attn).__name__ for b in wrapped.mvit.blocks] == ["MemoryAttentionV1", "MultiScaleAttention"] * 2
+    names = [type(b.attn).__name__ for b in wrapped.mvit.blocks]
+    assert names == ["MemoryMultiScaleAttention", "MultiScaleAttention"] * 2
     with torch.no_grad():
         outs = []
         for _ in range(4):
@@ -54,7 +55,7 @@ def test_weights_are_kept_and_memory_parts_are_new():
     assert {k.split(".")[1] for k in result.missing_keys} == {"1", "3"}
     for key, value in original.state_dict().items():
         torch.testing.assert_close(wrapped.mvit.state_dict()[key], value, rtol=0, atol=0)
-    assert isinstance(wrapped.mvit.blocks[1].attn, MemoryAttentionV1)
+    assert isinstance(wrapped.mvit.blocks[1].attn, MemoryMultiScaleAttention)
 
 
 def test_video_boundaries_and_training():

@@ -16,9 +16,9 @@ from memvit.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from memvit.models import create_memvit, memvit_16_16x4
+from memvit.models import MEMVIT_16_16X4, create_memvit, memvit_16_16x4
 
-SMALL = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16,
+SMALL = dict(MEMVIT_16_16X4, spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16,
              embed_dim_mul=((1, 2.0), (3, 2.0)), atten_head_mul=((1, 2.0), (3, 2.0)), memory_exclude_layers=(1, 3))
 
 

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from memvit.models import create_memvit
+from memvit.models import MEMVIT_16_16X4, create_memvit
 
 TRANSITIONS = (1, 3)
-TINY = dict(spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_heads=1,
+TINY = dict(MEMVIT_16_16X4, spatial_size=64, temporal_size=8, depth=4, patch_embed_dim=16, num_heads=1,
             embed_dim_mul=((1, 2.0), (3, 2.0)), atten_head_mul=((1, 2.0), (3, 2.0)), pool_kv_stride_adaptive=(1, 4, 4),
             memory_exclude_layers=(1,), droppath_rate_block=0.0, spatial_scale_factor=16, max_boxes=6)
 
@@ -280,8 +280,8 @@ class ReferenceOracle:
 
 def _models(head, sampler="gap2", attn_max_len=3, exclude=(1,), seed=0, **kwargs):
     torch.manual_seed(seed)
-    model = create_memvit(**{**TINY, "memory_exclude_layers": exclude}, head=head, num_classes=7,
-                          memory_sampler=sampler, attn_max_len=attn_max_len, **kwargs).double().eval()
+    model = create_memvit(**{**TINY, "memory_exclude_layers": exclude, "memory_sampler": sampler,
+                             "attn_max_len": attn_max_len}, head=head, num_classes=7, **kwargs).double().eval()
     # Random (not initial) LayerNorm and bias values, so every parameter matters.
     with torch.no_grad():
         for name, p in model.named_parameters():

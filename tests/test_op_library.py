@@ -10,7 +10,7 @@ import torch
 from oracle import relative_error
 
 import memvit_ext
-from memvit_ext import memory_pooling_attention, query_bias_tables
+from memvit_ext import memory_pooling_attention, query_rel_bias
 from memvit_ext.testing import AttentionProblem, leaves, make_inputs
 
 SMALL = AttentionProblem("small", heads=2, q_thw=(2, 4, 4), kv_thw=(2, 2, 2), mem_thw=(1, 2, 2), n_mem=2,
@@ -20,7 +20,7 @@ HAS_CPU_KERNEL = "cpu" in memvit_ext.kernel_capabilities()
 
 def op_args(inputs: dict, mask=None) -> tuple:
     segs = inputs["segments"]
-    tables, offsets = query_bias_tables(inputs["q"], inputs["q_thw"], inputs["q_has_cls"], segs, inputs["rel_pos"])
+    tables, offsets = query_rel_bias(inputs["q"], inputs["q_thw"], inputs["q_has_cls"], segs, inputs["rel_pos"])
     return (inputs["q"], [s.k for s in segs], [s.v for s in segs], tables, [x for s in segs for x in s.thw],
             [int(s.has_cls) for s in segs], offsets, 0.25, True, True, mask)
 

@@ -121,7 +121,7 @@ template <typename scalar_t, typename acc_t>
 struct Operands {
   Rows<scalar_t> q;
   std::vector<Rows<acc_t>> k, v;
-  const acc_t* bias = nullptr;  // (B, H, Nq, bins) contiguous
+  const acc_t* rel_bias = nullptr;  // (B, H, Nq, bins) contiguous
   const acc_t* mask = nullptr;  // expanded (B, H, Nq, Nk) view
   int64_t mask_stride[4] = {0, 0, 0, 0};
   std::vector<at::Tensor> keep_alive;
@@ -144,10 +144,10 @@ Operands<scalar_t, acc_t> prepare(const ProblemDesc& p, const at::Tensor& q, at:
       dst->push_back(rows_of<acc_t>(t));
     }
   }
-  if (p.has_bias) {
+  if (p.has_rel_bias) {
     auto b = rel_bias->to(acc_type).contiguous();
     ops.keep_alive.push_back(b);
-    ops.bias = b.template const_data_ptr<acc_t>();
+    ops.rel_bias = b.template const_data_ptr<acc_t>();
   }
   if (p.has_mask) {
     auto m = attn_mask->to(acc_type).expand({p.batch, p.heads, p.queries, p.keys});
@@ -164,12 +164,12 @@ void add_bias_and_mask(const ProblemDesc& p, const Operands<scalar_t, acc_t>& op
                        int64_t h, int64_t r0, int64_t rows, acc_t* S, int64_t ld, std::vector<acc_t>& plane_bias) {
   const auto& seg = p.segments[c.seg];
   const int32_t bt = seg.bin[0], bh = seg.bin[1], bw = seg.bin[2];
-  if (ops.bias && (bt >= 0 || bh >= 0 || bw >= 0)) {
+  if (ops.rel_bias && (bt >= 0 || bh >= 0 || bw >= 0)) {
     const int64_t plane = static_cast<int64_t>(seg.h) * seg.w;
     plane_bias.resize(plane);
     const int64_t grid0 = c.has_cls ? 1 : 0;
     for (const auto r : c10::irange(rows)) {
-      const acc_t* tb = ops.bias + ((b * p.heads + h) * p.queries + r0 + r) * p.bins;
+      const acc_t* tb = ops.rel_bias + ((b * p.heads + h) * p.queries + r0 + r) * p.bins;
       for (const auto y : c10::irange(seg.h)) {
         const acc_t hy = bh >= 0 ? tb[bh + y] : acc_t(0);
         for (const auto x : c10::irange(seg.w)) plane_bias[y * seg.w + x] = hy + (bw >= 0 ? tb[bw + x] : acc_t(0));
@@ -193,8 +193,8 @@ void add_bias_and_mask(const ProblemDesc& p, const Operands<scalar_t, acc_t>& op
 
 // Row-wise sums of dS over each bin of a chunk, added into the table gradient rows.
 template <typename acc_t>
-void accumulate_bias_grad(const ProblemDesc& p, const Chunk& c, const acc_t* dS, int64_t ld, int64_t rows,
-                          acc_t* d_bias, std::vector<acc_t>& plane_sum) {
+void accumulate_rel_bias_grad(const ProblemDesc& p, const Chunk& c, const acc_t* dS, int64_t ld, int64_t rows,
+                          acc_t* d_rel_bias, std::vector<acc_t>& plane_sum) {
   const auto& seg = p.segments[c.seg];
   const int32_t bt = seg.bin[0], bh = seg.bin[1], bw = seg.bin[2];
   if (bt < 0 && bh < 0 && bw < 0) return;
@@ -203,7 +203,7 @@ void accumulate_bias_grad(const ProblemDesc& p, const Chunk& c, const acc_t* dS,
   const int64_t grid0 = c.has_cls ? 1 : 0;
   for (const auto r : c10::irange(rows)) {
     std::fill(plane_sum.begin(), plane_sum.end(), acc_t(0));
-    acc_t* g = d_bias + r * p.bins;
+    acc_t* g = d_rel_bias + r * p.bins;
     const acc_t* row = dS + r * ld + grid0;
     for (const auto k : c10::irange(c.planes)) {
       const acc_t total = cpu::accumulate_sum(row + k * plane, plane_sum.data(), plane);
@@ -337,11 +337,11 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   constexpr acc_t kNegInf = -std::numeric_limits<acc_t>::infinity();
 
   auto d_q = at::empty({B, H, p.queries, D}, q.options());
-  auto d_bias = p.has_bias ? at::zeros({B, H, p.queries, p.bins}, q.options().dtype(acc_type)) : at::Tensor();
+  auto d_rel_bias = p.has_rel_bias ? at::zeros({B, H, p.queries, p.bins}, q.options().dtype(acc_type)) : at::Tensor();
   // dK/dV accumulators over the concatenated keys: (pairs, splits, Nk, D).
   auto d_kv = at::empty({2, pairs, splits, p.keys, D}, q.options().dtype(acc_type));
   scalar_t* d_q_data = d_q.template mutable_data_ptr<scalar_t>();
-  acc_t* d_bias_data = p.has_bias ? d_bias.template mutable_data_ptr<acc_t>() : nullptr;
+  acc_t* d_rel_bias_data = p.has_rel_bias ? d_rel_bias.template mutable_data_ptr<acc_t>() : nullptr;
   acc_t* d_k_all = d_kv.template mutable_data_ptr<acc_t>();
   acc_t* d_v_all = d_k_all + pairs * splits * p.keys * D;
 
@@ -390,7 +390,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
         }
         // Phase 2: dS = P (dP - delta); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K, tables.
         std::fill(dQ.begin(), dQ.end(), acc_t(0));
-        acc_t* d_bias_rows = d_bias_data ? d_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
+        acc_t* d_rel_bias_rows = d_rel_bias_data ? d_rel_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
         for (const auto& c : chunks) {
           const auto& k = ops.k[c.seg];
           const int64_t key0 = p.segments[c.seg].key_offset + c.start;
@@ -400,7 +400,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
           for (const auto r : c10::irange(rows)) cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_delta[r], c.count);
           gemm_atb<acc_t>(c.count, D, rows, scale, dSc, ld, qb, ldq, 1, d_k + key0 * D, D);
           gemm_ab<acc_t>(rows, D, c.count, scale, dSc, ld, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
-          if (d_bias_rows) accumulate_bias_grad(p, c, dSc, ld, rows, d_bias_rows, plane);
+          if (d_rel_bias_rows) accumulate_rel_bias_grad(p, c, dSc, ld, rows, d_rel_bias_rows, plane);
         }
         for (const auto r : c10::irange(rows)) {
           const bool res = residual_row(p, r0 + r);
@@ -421,15 +421,19 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
     d_keys.push_back(d_kv_sum[0].narrow(2, seg.key_offset, seg.tokens).to(q.scalar_type()).contiguous());
     d_values.push_back(d_kv_sum[1].narrow(2, seg.key_offset, seg.tokens).to(q.scalar_type()).contiguous());
   }
-  at::Tensor d_bias_out = p.has_bias ? d_bias.to(rel_bias->scalar_type()) : q.new_empty({0});
-  return {d_q, d_keys, d_values, d_bias_out};
+  at::Tensor d_rel_bias_out = p.has_rel_bias ? d_rel_bias.to(rel_bias->scalar_type()) : q.new_empty({0});
+  return {d_q, d_keys, d_values, d_rel_bias_out};
 }
 
 // ---------------------------------------------------------------------------- registration
+// The element types this kernel is compiled for. This dispatch is their only list: the
+// input check and capabilities() ask it (cpu_serves).
+#define MEMVIT_CPU_DISPATCH(TYPE, NAME, ...) AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, TYPE, NAME, __VA_ARGS__)
+
 void check_cpu(const at::Tensor& q) {
-  TORCH_CHECK(q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble || q.scalar_type() == at::kBFloat16,
-              "memvit_ext.pooling_attention (CPU kernel): float32, float64 or bfloat16 inputs; got ",
-              q.scalar_type(), ". memvit_ext.memory_pooling_attention falls back to PyTorch for other dtypes.");
+  TORCH_CHECK(cpu_serves(q.scalar_type()), "memvit_ext.pooling_attention (CPU kernel): no kernel for ",
+              q.scalar_type(), " inputs (memvit_ext.kernel_capabilities() lists the served dtypes); "
+              "memvit_ext.memory_pooling_attention falls back to PyTorch for them.");
 }
 
 std::tuple<at::Tensor, at::Tensor> pooling_attention_cpu(const at::Tensor& q, at::TensorList keys,
@@ -441,7 +445,7 @@ std::tuple<at::Tensor, at::Tensor> pooling_attention_cpu(const at::Tensor& q, at
   const auto p = describe_problem("memvit_ext.pooling_attention", q, keys, values, rel_bias, kv_thw, kv_cls,
                                   bin_offsets, scale, residual, q_cls, attn_mask);
   check_cpu(q);
-  return AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, q.scalar_type(), "pooling_attention_cpu",
+  return MEMVIT_CPU_DISPATCH(q.scalar_type(), "pooling_attention_cpu",
                                         [&] { return forward<scalar_t>(p, q, keys, values, rel_bias, attn_mask); });
 }
 
@@ -454,12 +458,21 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
                                   bin_offsets, scale, residual, q_cls, attn_mask);
   check_cpu(q);
   check_backward_inputs(p, grad_out, out, lse);
-  return AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, q.scalar_type(), "pooling_attention_backward_cpu", [&] {
+  return MEMVIT_CPU_DISPATCH(q.scalar_type(), "pooling_attention_backward_cpu", [&] {
     return backward<scalar_t>(p, grad_out, q, keys, values, rel_bias, lse, attn_mask);
   });
 }
 
 }  // namespace
+
+bool cpu_serves(at::ScalarType type) {
+  bool served = false;
+  try {
+    MEMVIT_CPU_DISPATCH(type, "memvit_ext CPU kernel", [&] { served = true; });
+  } catch (const c10::Error&) {  // the dispatch's "not implemented for" error
+  }
+  return served;
+}
 
 TORCH_LIBRARY_IMPL(memvit_ext, CPU, m) {
   m.impl("pooling_attention", &pooling_attention_cpu);

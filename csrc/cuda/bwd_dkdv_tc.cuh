@@ -32,16 +32,16 @@ MV_DEVICE void dkv_load_qblock(const Params& p, const DkvTc& lay, unsigned char*
   const T* do_base = static_cast<const T*>(p.dout) + int64_t(bh) * p.nq * D;
   load_rows_async<T, D, kQ, kThreads>(qs, q_base, p.q_sn, q0, p.nq);
   load_rows_async<T, D, kQ, kThreads>(dos, do_base, D, q0, p.nq);
-  if (p.bias != nullptr) {
+  if (p.rel_bias != nullptr) {
     // Warp w copies query rows w, w+8, ...; lane l bins l, l+32, ... (coalesced global reads).
-    float* bt = reinterpret_cast<float*>(smem + lay.bias + stage * lay.bias_stage);
+    float* bt = reinterpret_cast<float*>(smem + lay.rel_bias + stage * lay.rel_bias_stage);
     const int warp = tid >> 5, lane = tid & 31;
-    const float* src = p.bias + (int64_t(bh) * p.nq + q0) * p.bins;
+    const float* src = p.rel_bias + (int64_t(bh) * p.nq + q0) * p.bins;
     for (int bin = lane; bin < p.bins; bin += 32) {
 #pragma unroll
       for (int r = warp; r < kQ; r += DkvTc::kWarps) {
         const bool ok = q0 + r < p.nq;
-        cp_async_4(bt + bin * lay.bias_ld + r, ok ? src + r * p.bins + bin : p.bias, ok);
+        cp_async_4(bt + bin * lay.rel_bias_ld + r, ok ? src + r * p.bins + bin : p.rel_bias, ok);
       }
     }
   }
@@ -60,8 +60,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
   constexpr int kRow = row_elems(D);
   constexpr int kKSteps = D / 16, kQT = kQ / 8, kDT = D / 8;
 
-  const bool has_bias = p.bias != nullptr;
-  const DkvTc lay(D, p.bins, has_bias);
+  const bool has_rel_bias = p.rel_bias != nullptr;
+  const DkvTc lay(D, p.bins, has_rel_bias);
   unsigned char* smem = dyn_smem();
   T* ks = reinterpret_cast<T*>(smem + lay.kv);
   T* vs = ks + kN * kRow;
@@ -80,10 +80,10 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
   load_kv_async<T, D, kN, kThreads>(ks, vs, p, b, h, key0);
   if (qb_begin < qb_end) dkv_load_qblock<T, D, kQ>(p, lay, smem, 0, bh, b, h, qb_begin);
   cp_async_commit();
-  if (has_bias) {  // the zero row `bins` of both stages (cls keys, missing axes); copies never touch it
+  if (has_rel_bias) {  // the zero row `bins` of both stages (cls keys, missing axes); copies never touch it
     for (int i = tid; i < 2 * kQ; i += kThreads) {
-      float* bt = reinterpret_cast<float*>(smem + lay.bias + (i / kQ) * lay.bias_stage);
-      bt[p.bins * lay.bias_ld + i % kQ] = 0.f;
+      float* bt = reinterpret_cast<float*>(smem + lay.rel_bias + (i / kQ) * lay.rel_bias_stage);
+      bt[p.bins * lay.rel_bias_ld + i % kQ] = 0.f;
     }
   }
 
@@ -93,10 +93,10 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
   int off[2][3];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    const KeyBins kb = has_bias ? key_bins(p, i == 0 ? key_a : key_b) : KeyBins{-1, -1, -1};
-    off[i][0] = (kb.t >= 0 ? kb.t : p.bins) * lay.bias_ld + 2 * t4;
-    off[i][1] = (kb.h >= 0 ? kb.h : p.bins) * lay.bias_ld + 2 * t4;
-    off[i][2] = (kb.w >= 0 ? kb.w : p.bins) * lay.bias_ld + 2 * t4;
+    const KeyBins kb = has_rel_bias ? key_bins(p, i == 0 ? key_a : key_b) : KeyBins{-1, -1, -1};
+    off[i][0] = (kb.t >= 0 ? kb.t : p.bins) * lay.rel_bias_ld + 2 * t4;
+    off[i][1] = (kb.h >= 0 ? kb.h : p.bins) * lay.rel_bias_ld + 2 * t4;
+    off[i][2] = (kb.w >= 0 ? kb.w : p.bins) * lay.rel_bias_ld + 2 * t4;
   }
 
   float dk[kDT][4], dv[kDT][4];
@@ -116,7 +116,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
     }
     const T* qs = reinterpret_cast<const T*>(smem + lay.qs + st * lay.qstage);
     const T* dos = qs + kQ * kRow;
-    const float* bt = reinterpret_cast<const float*>(smem + lay.bias + st * lay.bias_stage);
+    const float* bt = reinterpret_cast<const float*>(smem + lay.rel_bias + st * lay.rel_bias_stage);
     const float* lse2 = reinterpret_cast<const float*>(smem + lay.stats) + st * 2 * kQ;
     const float* delta = lse2 + kQ;
     const int q0 = qb * kQ;
@@ -157,7 +157,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
 #pragma unroll
       for (int i = 0; i < 2; ++i) {  // key a (i = 0) or b
         float x0 = s[nt][2 * i] * p.scale_log2, x1 = s[nt][2 * i + 1] * p.scale_log2;
-        if (has_bias) {
+        if (has_rel_bias) {
           const float2 bt0 = *reinterpret_cast<const float2*>(bt + off[i][0] + nt * 8);
           const float2 bt1 = *reinterpret_cast<const float2*>(bt + off[i][1] + nt * 8);
           const float2 bt2 = *reinterpret_cast<const float2*>(bt + off[i][2] + nt * 8);
@@ -236,6 +236,36 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvTc::kThreads, 1) dkdv_tc_kernel(const MV_GRID
         *reinterpret_cast<float2*>(dv_row + col) = float2{dv[dt][2 * i], dv[dt][2 * i + 1]};
       }
     }
+  }
+}
+
+// dK, dV = sum over splits of the float32 partials, in split order, into the segments'
+// gradients. One thread per 4 elements.
+template <typename T>
+MV_GLOBAL void MV_LAUNCH_BOUNDS(DkvReduce::kThreads, 1) dkdv_reduce_kernel(const MV_GRID_CONSTANT Params p) {
+  const int d = p.head_dim;
+  const int64_t pairs = int64_t(p.batch) * p.heads;
+  const int64_t slab = pairs * p.nk * d;
+  const int64_t quads = 2 * slab / 4;
+  const int64_t stride = int64_t(grid_x()) * DkvReduce::kThreads;
+  for (int64_t i = int64_t(block_x()) * DkvReduce::kThreads + thread_x(); i < quads; i += stride) {
+    const int64_t e = i * 4;
+    const int which = e >= slab ? 1 : 0;  // 0: dK, 1: dV
+    const int64_t rest = e - which * slab;
+    const int64_t bh = rest / (int64_t(p.nk) * d);
+    const int64_t within = rest - bh * p.nk * d;
+    const int key = int(within / d), col = int(within - int64_t(key) * d);
+    const float* src = p.dkv_partial + which * p.splits * slab + rest;
+    float a[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int s = 0; s < p.splits; ++s) {
+      const float* v = src + s * slab;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) a[k] += v[k];
+    }
+    const SegParams& sg = p.seg[segment_of(p, key)];
+    T* dst = static_cast<T*>(which ? sg.dv : sg.dk) + (bh * sg.tokens + (key - sg.key_offset)) * d + col;
+    store_pair<T>(dst, a[0], a[1]);
+    store_pair<T>(dst + 2, a[2], a[3]);
   }
 }
 

@@ -7,7 +7,7 @@
 //   S = Q K^T, x = S scale log2e + bias + mask, P = exp2(x - lse2)    (lse2 from the pre-pass)
 //   dP = dO V^T, dS = P (dP - delta)                                 (delta from the pre-pass)
 //   dQ += dS K                                                       (registers)
-//   dBias[row, bin] += sum over the tile's keys of dS[row, key] * onehot[key, bin]
+//   d_rel_bias[row, bin] += sum over the tile's keys of dS[row, key] * onehot[key, bin]
 // The last product runs on the tensor cores (dS split into a 16-bit value and its rounding
 // residue, so the bias gradient keeps about float32 accuracy) against a one-hot tile built in shared memory per
 // key tile (count of the key's t, h, w bins per column). Its accumulator fragment gives every
@@ -27,7 +27,7 @@ MV_DEVICE void dq_key_tile_info(const Params& p, int key0, I4* meta, T* onehot, 
   if (tid >= kN) return;
   const int key = key0 + tid;
   meta[tid] = key_meta(p, key, kLd);
-  if (p.bias == nullptr) return;
+  if (p.rel_bias == nullptr) return;
   const KeyBins kb = key_bins(p, key);
   T* row = onehot + tid * oh_ld;
   for (int c = 0; c < bins16; c += 8) *reinterpret_cast<I4*>(row + c) = I4{0, 0, 0, 0};
@@ -44,18 +44,18 @@ MV_DEVICE void dq_key_tile_info(const Params& p, int key0, I4* meta, T* onehot, 
 template <typename T, int D>
 MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CONSTANT Params p) {
   constexpr int kM = DqTc::kBlockM, kN = DqTc::block_n(D), kThreads = DqTc::kThreads;
-  constexpr int kLd = DqTc::kBiasLd, kRow = row_elems(D);
+  constexpr int kLd = DqTc::kRelBiasLd, kRow = row_elems(D);
   constexpr int kKSteps = D / 16, kNT = kN / 8, kDT = D / 8;
   static_assert(2 * kM * kRow <= 2 * (2 * kN * kRow), "Q and dO must fit in the two K/V stages");
 
-  const bool has_bias = p.bias != nullptr;
-  const DqTc lay(D, p.bins, has_bias);
+  const bool has_rel_bias = p.rel_bias != nullptr;
+  const DqTc lay(D, p.bins, has_rel_bias);
   unsigned char* smem = dyn_smem();
   T* kv = reinterpret_cast<T*>(smem + lay.kv);
   I4* meta = reinterpret_cast<I4*>(smem + lay.meta);
   T* onehot = reinterpret_cast<T*>(smem + lay.onehot);
-  float* bias_tab = reinterpret_cast<float*>(smem + lay.bias);
-  float* dbias_tab = reinterpret_cast<float*>(smem + lay.dbias);
+  float* rel_bias_tab = reinterpret_cast<float*>(smem + lay.rel_bias);
+  float* d_rel_bias_tab = reinterpret_cast<float*>(smem + lay.d_rel_bias);
 
   const int tid = thread_x(), warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int q_blocks = (p.nq + kM - 1) / kM;
@@ -73,9 +73,9 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
   load_rows_async<T, D, kM, kThreads>(do_stage, do_base, D, r0, p.nq);
   cp_async_commit();
   dq_key_tile_info<T, kN, kLd>(p, 0, meta, onehot, lay.oh_ld, lay.bins16);
-  if (has_bias) {
-    stage_bias_pairs<kM, kThreads, kLd>(bias_tab, p, bh, r0);
-    for (int i = tid; i < kM * lay.db_ld; i += kThreads) dbias_tab[i] = 0.f;
+  if (has_rel_bias) {
+    stage_rel_bias_pairs<kM, kThreads, kLd>(rel_bias_tab, p, bh, r0);
+    for (int i = tid; i < kM * lay.db_ld; i += kThreads) d_rel_bias_tab[i] = 0.f;
   }
   const int row_a = r0 + warp * 16 + g, row_b = row_a + 8;
   float lse2[2], delta[2];
@@ -103,9 +103,9 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
   float dq[kDT][4];
 #pragma unroll
   for (int i = 0; i < kDT; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
-  const float* bias_rows = bias_tab + warp * 16 + 2 * g;
-  float* dbias_a = dbias_tab + (warp * 16 + g) * lay.db_ld + 2 * t4;
-  float* dbias_b = dbias_a + 8 * lay.db_ld;
+  const float* rel_bias_rows = rel_bias_tab + warp * 16 + 2 * g;
+  float* d_rel_bias_a = d_rel_bias_tab + (warp * 16 + g) * lay.db_ld + 2 * t4;
+  float* d_rel_bias_b = d_rel_bias_a + 8 * lay.db_ld;
 
   for (int it = 0; it < n_tiles; ++it) {
     cp_async_wait<0>();
@@ -153,7 +153,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
         const int col = nt * 8 + 2 * t4 + e;
         const I4 mm = mt[col];
         float va = s[nt][e] * p.scale_log2, vb = s[nt][2 + e] * p.scale_log2;
-        add_bias_and_mask(va, vb, mm, bias_rows, has_bias, p, b, h, row_a, row_b, it * kN + col);
+        add_bias_and_mask(va, vb, mm, rel_bias_rows, has_rel_bias, p, b, h, row_a, row_b, it * kN + col);
         const float pa = mm.w ? fast_exp2(va - lse2[0]) : 0.f;
         const float pb = mm.w ? fast_exp2(vb - lse2[1]) : 0.f;
         s[nt][e] = pa * (dp[nt][e] - delta[0]);
@@ -188,8 +188,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
       }
     }
 
-    // dBias += dS onehot, 16 bins at a time, into this thread's own (row, bin) entries.
-    if (has_bias) {
+    // d_rel_bias += dS onehot, 16 bins at a time, into this thread's own (row, bin) entries.
+    if (has_rel_bias) {
       for (int c = 0; c < lay.bins16; c += 16) {
         float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
@@ -203,8 +203,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
         }
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          float2* pa = reinterpret_cast<float2*>(dbias_a + c + j * 8);
-          float2* pb = reinterpret_cast<float2*>(dbias_b + c + j * 8);
+          float2* pa = reinterpret_cast<float2*>(d_rel_bias_a + c + j * 8);
+          float2* pb = reinterpret_cast<float2*>(d_rel_bias_b + c + j * 8);
           pa->x += acc[j][0];
           pa->y += acc[j][1];
           pb->x += acc[j][2];
@@ -214,7 +214,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
     }
   }
 
-  // Epilogue: dQ = scale dS K + the residual's dO; dBias rows after a barrier (other threads'
+  // Epilogue: dQ = scale dS K + the residual's dO; d_rel_bias rows after a barrier (other threads'
   // entries).
   T* dq_out = static_cast<T*>(p.dq) + int64_t(bh) * p.nq * D;
 #pragma unroll
@@ -235,14 +235,14 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
       }
     }
   }
-  if (has_bias) {
+  if (has_rel_bias) {
     block_sync();
     const int bins = p.bins;
     const int rows = p.nq - r0 < kM ? p.nq - r0 : kM;
-    float* dst = p.dbias + (int64_t(bh) * p.nq + r0) * bins;
+    float* dst = p.d_rel_bias + (int64_t(bh) * p.nq + r0) * bins;
     for (int i = tid; i < rows * bins; i += kThreads) {
       const int r = i / bins, bin = i - r * bins;
-      dst[i] = dbias_tab[r * lay.db_ld + bin];
+      dst[i] = d_rel_bias_tab[r * lay.db_ld + bin];
     }
   }
 }

@@ -1,20 +1,12 @@
 // Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-// Backward dQ / dBias tensor-core kernels, fp16, head dims 64 / 96 / 128.
+// Backward dQ / d_rel_bias tensor-core kernels, fp16, every tensor-core head dim of kernel_table.h.
 #include "bwd_dq_tc.cuh"
-#include "launch.h"
 #include "launch_util.cuh"
 
 namespace memvit {
 namespace cuda {
 
-cudaError_t launch_dq_tc_fp16(int d, const Params& p, long long grid, size_t smem, cudaStream_t s) {
-  switch (d) {
-    case 64: return launch_kernel(dq_tc_kernel<f16_t, 64>, DqTc::kThreads, p, grid, smem, s);
-    case 96: return launch_kernel(dq_tc_kernel<f16_t, 96>, DqTc::kThreads, p, grid, smem, s);
-    case 128: return launch_kernel(dq_tc_kernel<f16_t, 128>, DqTc::kThreads, p, grid, smem, s);
-    default: return cudaErrorInvalidValue;
-  }
-}
+MEMVIT_DEFINE_TC_LAUNCH(kDqTc, kFloat16, dq_tc_kernel, DqTc::kThreads)
 
 }  // namespace cuda
 }  // namespace memvit

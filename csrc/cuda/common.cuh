@@ -49,7 +49,7 @@ MV_DEVICE KeyBins key_bins(const Params& p, int key) {
 MV_DEVICE I4 key_meta(const Params& p, int key, int ld) {
   const int zero = p.bins * ld;
   if (key >= p.nk) return I4{zero, zero, zero, 0};
-  if (p.bias == nullptr) return I4{0, 0, 0, 1};
+  if (p.rel_bias == nullptr) return I4{0, 0, 0, 1};
   const KeyBins kb = key_bins(p, key);
   return I4{kb.t >= 0 ? kb.t * ld : zero, kb.h >= 0 ? kb.h * ld : zero, kb.w >= 0 ? kb.w * ld : zero, 1};
 }
@@ -107,10 +107,10 @@ MV_DEVICE int pair_pos(int r) { return (r & ~15) + ((r & 7) << 1) + ((r >> 3) & 
 // rel_bias rows [r0, r0 + kRows) of pair (b, h) -> table[bin * kLd + pair_pos(row)], scaled
 // by log2(e) (the kernels work in base 2); rows past nq and the zero column `bins` are 0.
 template <int kRows, int kThreads, int kLd>
-MV_DEVICE void stage_bias_pairs(float* table, const Params& p, int bh, int r0) {
+MV_DEVICE void stage_rel_bias_pairs(float* table, const Params& p, int bh, int r0) {
   const int tid = thread_x();
   const int bins = p.bins;
-  const float* src = p.bias + (int64_t(bh) * p.nq + r0) * bins;
+  const float* src = p.rel_bias + (int64_t(bh) * p.nq + r0) * bins;
   const int rows = p.nq - r0 < kRows ? p.nq - r0 : kRows;
   const int valid = rows * bins;
   for (int i = tid; i < kRows * bins; i += kThreads) {
@@ -130,12 +130,12 @@ MV_DEVICE float mask_at(const Params& p, int b, int h, int row, int key) {
 // (already in va, vb) plus the key's three table entries (staged as [bin][row pair] floats, so
 // one 8-byte load serves both rows) plus the mask. Shared by the forward and the dQ backward,
 // which must recompute the very logits the forward normalised.
-MV_DEVICE void add_bias_and_mask(float& va, float& vb, const I4& mm, const float* bias_rows, bool has_bias,
+MV_DEVICE void add_bias_and_mask(float& va, float& vb, const I4& mm, const float* rel_bias_rows, bool has_rel_bias,
                                  const Params& p, int b, int h, int row_a, int row_b, int key) {
-  if (has_bias) {
-    const float2 bt = *reinterpret_cast<const float2*>(bias_rows + mm.x);
-    const float2 bhh = *reinterpret_cast<const float2*>(bias_rows + mm.y);
-    const float2 bw = *reinterpret_cast<const float2*>(bias_rows + mm.z);
+  if (has_rel_bias) {
+    const float2 bt = *reinterpret_cast<const float2*>(rel_bias_rows + mm.x);
+    const float2 bhh = *reinterpret_cast<const float2*>(rel_bias_rows + mm.y);
+    const float2 bw = *reinterpret_cast<const float2*>(rel_bias_rows + mm.z);
     va += bt.x + bhh.x + bw.x;
     vb += bt.y + bhh.y + bw.y;
   }

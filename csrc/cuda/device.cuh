@@ -38,6 +38,17 @@ using bf16_t = __nv_bfloat16;
 using f16_t = __half;
 #endif
 
+// The device element type of each DType of the kernel table.
+template <DType>
+struct ElementOf;
+#define MEMVIT_X(tag, scalar, name, type, tc) \
+  template <>                                 \
+  struct ElementOf<DType::tag> {              \
+    using Type = type;                        \
+  };
+MEMVIT_CUDA_DTYPES(MEMVIT_X)
+#undef MEMVIT_X
+
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 

@@ -22,19 +22,19 @@ namespace cuda {
 template <typename T, int D>
 MV_GLOBAL void MV_LAUNCH_BOUNDS(FwdTc::kThreads, 1) fwd_tc_kernel(const MV_GRID_CONSTANT Params p) {
   constexpr int kM = FwdTc::kBlockM, kN = FwdTc::kBlockN, kThreads = FwdTc::kThreads;
-  constexpr int kLd = FwdTc::kBiasLd, kRow = row_elems(D);
+  constexpr int kLd = FwdTc::kRelBiasLd, kRow = row_elems(D);
   constexpr int kKSteps = D / 16;  // k steps of Q K^T
   constexpr int kNT = kN / 8;      // n8 tiles of S
   constexpr int kDT = D / 8;       // n8 tiles of O
   static_assert(D % 16 == 0 && kDT % 2 == 0, "head dim must be a multiple of 16");
   static_assert(kM * kRow <= 2 * kN * kRow, "Q must fit in one K/V stage");
 
-  const bool has_bias = p.bias != nullptr;
-  const FwdTc lay(D, p.bins, has_bias);
+  const bool has_rel_bias = p.rel_bias != nullptr;
+  const FwdTc lay(D, p.bins, has_rel_bias);
   unsigned char* smem = dyn_smem();
   T* kv = reinterpret_cast<T*>(smem + lay.kv);  // stage s: K at kv + s*2*kN*kRow, V after it
   I4* meta = reinterpret_cast<I4*>(smem + lay.meta);
-  float* bias_tab = reinterpret_cast<float*>(smem + lay.bias);
+  float* rel_bias_tab = reinterpret_cast<float*>(smem + lay.rel_bias);
 
   const int tid = thread_x(), warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int q_blocks = (p.nq + kM - 1) / kM;
@@ -50,7 +50,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(FwdTc::kThreads, 1) fwd_tc_kernel(const MV_GRID_
   load_kv_async<T, D, kN, kThreads>(kv, kv + kN * kRow, p, b, h, 0);
   cp_async_commit();
   if (tid < kN) meta[tid] = key_meta(p, tid, kLd);
-  if (has_bias) stage_bias_pairs<kM, kThreads, kLd>(bias_tab, p, bh, r0);
+  if (has_rel_bias) stage_rel_bias_pairs<kM, kThreads, kLd>(rel_bias_tab, p, bh, r0);
   cp_async_wait<0>();
   block_sync();
 
@@ -63,7 +63,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(FwdTc::kThreads, 1) fwd_tc_kernel(const MV_GRID_
   for (int i = 0; i < kDT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float m[2] = {-inf(), -inf()}, l[2] = {0.f, 0.f};
   const int row_a = r0 + warp * 16 + g, row_b = row_a + 8;
-  const float* bias_rows = bias_tab + warp * 16 + 2 * g;
+  const float* rel_bias_rows = rel_bias_tab + warp * 16 + 2 * g;
 
   for (int it = 0; it < n_tiles; ++it) {
     // Tile `it` has landed for every thread, and every thread is done with tile it-1, whose
@@ -103,7 +103,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(FwdTc::kThreads, 1) fwd_tc_kernel(const MV_GRID_
         const int col = nt * 8 + 2 * t4 + e;
         const I4 mm = mt[col];
         float va = s[nt][e] * p.scale_log2, vb = s[nt][2 + e] * p.scale_log2;
-        add_bias_and_mask(va, vb, mm, bias_rows, has_bias, p, b, h, row_a, row_b, it * kN + col);
+        add_bias_and_mask(va, vb, mm, rel_bias_rows, has_rel_bias, p, b, h, row_a, row_b, it * kN + col);
         s[nt][e] = mm.w ? va : -inf();
         s[nt][2 + e] = mm.w ? vb : -inf();
       }

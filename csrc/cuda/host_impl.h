@@ -1,9 +1,10 @@
 // Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 //
-// Host side of the CUDA kernels: argument checks (describe_problem), kernel views of the
-// inputs, the parameter block, the choice of kernels and their launch configuration. Written
-// against a Backend (the CUDA runtime in pooling_attention_cuda.cpp, the CPU emulator in
-// emu/), so that the emulator tests exercise this code too.
+// Host side of the CUDA kernels: argument checks (describe_problem, and the kernel table's
+// element types and head dims), kernel views of the inputs, the parameter block, the choice
+// of kernels and their launch configuration. Written against a Backend (the CUDA runtime in
+// pooling_attention_cuda.cpp, the CPU emulator in emu/), so that the emulator tests exercise
+// this code too.
 //
 //   Backend::limits(tensor) -> DeviceLimits     SM count, opt-in shared memory per block
 //   Backend::run(kernel, dtype, head_dim, params, grid, smem, tensor, what)   launch + check
@@ -14,9 +15,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <vector>
 
+#include "cuda/kernel_table.h"
 #include "cuda/launch.h"
 #include "cuda/params.h"
 #include "cuda/tiles.h"
@@ -25,33 +28,35 @@
 namespace memvit {
 namespace cuda {
 
-static_assert(kMaxSeg == memvit::kMaxSegments, "params.h and pooling_attention.h disagree");
-
 struct DeviceLimits {
   int sm_count = 1;
   size_t smem_optin = 48 * 1024;
   int min_blocks_per_split = 8;  // dK/dV kernel: fewest query blocks per split of the query axis
 };
 
-inline std::vector<int64_t> served_head_dims() { return {64, 96, 128}; }
+// The kernel table's element type of a tensor (nullopt: not served).
+inline std::optional<DType> dtype_of(at::ScalarType st) {
+#define MEMVIT_X(tag, scalar, name, type, tc) \
+  if (st == at::ScalarType::scalar) return DType::tag;
+  MEMVIT_CUDA_DTYPES(MEMVIT_X)
+#undef MEMVIT_X
+  return std::nullopt;
+}
 
-inline DType dtype_of(const at::Tensor& t) {
-  switch (t.scalar_type()) {
-    case at::kHalf: return DType::kFloat16;
-    case at::kBFloat16: return DType::kBFloat16;
-    default: return DType::kFloat32;
-  }
+template <typename List>
+std::string join(const List& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(c10::str(item));
+  return out;
 }
 
 inline void check_served(const char* op, const ProblemDesc& p, const at::Tensor& q) {
-  const auto st = q.scalar_type();
-  TORCH_CHECK(st == at::kHalf || st == at::kBFloat16 || st == at::kFloat, op,
-              ": the CUDA kernel serves float16, bfloat16 and float32; got ", st,
-              " (memvit_ext.memory_pooling_attention falls back to PyTorch for other dtypes)");
-  const auto dims = served_head_dims();
-  TORCH_CHECK(std::find(dims.begin(), dims.end(), p.head_dim) != dims.end(), op,
-              ": the CUDA kernel serves head_dim 64, 96 and 128; got ", p.head_dim,
-              " (memvit_ext.memory_pooling_attention falls back to PyTorch)");
+  std::vector<std::string> names;
+  for (const DType dt : kDTypes) names.emplace_back(dtype_name(dt));
+  TORCH_CHECK(dtype_of(q.scalar_type()).has_value(), op, ": the CUDA kernel serves ", join(names), "; got ",
+              q.scalar_type(), " (memvit_ext.memory_pooling_attention falls back to PyTorch for other dtypes)");
+  TORCH_CHECK(visit_tc_head_dim(static_cast<int>(p.head_dim), [](auto) {}), op, ": the CUDA kernel serves head_dim ",
+              join(kTcHeadDims), "; got ", p.head_dim, " (memvit_ext.memory_pooling_attention falls back to PyTorch)");
   TORCH_CHECK(p.batch * p.heads * std::max<int64_t>(p.queries, p.keys) < (int64_t(1) << 31) &&
                   p.queries < (int64_t(1) << 30) && p.keys < (int64_t(1) << 30),
               op, ": problem too large for 32-bit row indices");
@@ -75,7 +80,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The parameter block of a problem; backward fields are filled by the caller.
 inline Params make_params(const ProblemDesc& pd, const at::Tensor& q, const std::vector<at::Tensor>& keys,
-                          const std::vector<at::Tensor>& values, const at::Tensor& bias, const at::Tensor& mask) {
+                          const std::vector<at::Tensor>& values, const at::Tensor& rel_bias, const at::Tensor& mask) {
   Params p;
   p.batch = static_cast<int>(pd.batch);
   p.heads = static_cast<int>(pd.heads);
@@ -83,7 +88,7 @@ inline Params make_params(const ProblemDesc& pd, const at::Tensor& q, const std:
   p.nk = static_cast<int>(pd.keys);
   p.head_dim = static_cast<int>(pd.head_dim);
   p.nseg = static_cast<int>(pd.segments.size());
-  p.bins = pd.has_bias ? static_cast<int>(pd.bins) : 0;
+  p.bins = pd.has_rel_bias ? static_cast<int>(pd.bins) : 0;
   p.scale = static_cast<float>(pd.scale);
   p.scale_log2 = static_cast<float>(pd.scale * 1.4426950408889634);
   p.residual = pd.residual ? 1 : 0;
@@ -92,7 +97,7 @@ inline Params make_params(const ProblemDesc& pd, const at::Tensor& q, const std:
   p.q_sb = q.stride(0);
   p.q_sh = q.stride(1);
   p.q_sn = q.stride(2);
-  if (pd.has_bias) p.bias = bias.data_ptr<float>();
+  if (pd.has_rel_bias) p.rel_bias = rel_bias.data_ptr<float>();
   if (pd.has_mask) {
     p.mask = mask.data_ptr<float>();
     p.m_sb = mask.stride(0);
@@ -124,7 +129,7 @@ inline Params make_params(const ProblemDesc& pd, const at::Tensor& q, const std:
 
 struct Prepared {
   ProblemDesc pd;
-  at::Tensor q, bias, mask;
+  at::Tensor q, rel_bias, mask;
   std::vector<at::Tensor> keys, values;
   Params params;
 };
@@ -142,9 +147,9 @@ inline Prepared prepare(const char* op, const at::Tensor& q, at::TensorList keys
     r.keys.push_back(kernel_view(keys[s]));
     r.values.push_back(kernel_view(values[s]));
   }
-  if (r.pd.has_bias) r.bias = contiguous_aligned(rel_bias->to(at::kFloat));
+  if (r.pd.has_rel_bias) r.rel_bias = contiguous_aligned(rel_bias->to(at::kFloat));
   if (r.pd.has_mask) r.mask = attn_mask->to(at::kFloat).expand({r.pd.batch, r.pd.heads, r.pd.queries, r.pd.keys});
-  r.params = make_params(r.pd, r.q, r.keys, r.values, r.bias, r.mask);
+  r.params = make_params(r.pd, r.q, r.keys, r.values, r.rel_bias, r.mask);
   return r;
 }
 
@@ -173,14 +178,14 @@ std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& q, at::TensorList k
   p.out = out.data_ptr();
   p.lse = lse.data_ptr<float>();
   const DeviceLimits lim = Backend::limits(q);
-  const DType dt = dtype_of(q);
+  const DType dt = *dtype_of(q.scalar_type());
   const int d = p.head_dim;
   const int64_t pairs = pd.batch * pd.heads;
-  const FwdTc tc(d, p.bins, pd.has_bias);
-  if (dt != DType::kFloat32 && tc.total <= lim.smem_optin) {
+  const FwdTc tc(d, p.bins, pd.has_rel_bias);
+  if (uses_tensor_cores(dt) && tc.total <= lim.smem_optin) {
     Backend::run(Kernel::kFwdTc, dt, d, p, pairs * ceil_div(pd.queries, FwdTc::kBlockM), tc.total, q, "forward");
   } else {
-    const Simt simt(0, d, p.bins);
+    const Simt simt(Kernel::kFwdSimt, d, p.bins);
     TORCH_CHECK(simt.total <= lim.smem_optin, op, ": ", p.bins, " rel_bias bins need ", simt.total,
                 " bytes of shared memory; the device allows ", lim.smem_optin);
     Backend::run(Kernel::kFwdSimt, dt, d, p, pairs * ceil_div(pd.queries, Simt::kBlockM), simt.total, q,
@@ -209,14 +214,14 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
     d_keys.push_back(at::empty({B, H, seg.tokens, D}, q.options()));
     d_values.push_back(at::empty({B, H, seg.tokens, D}, q.options()));
   }
-  at::Tensor d_bias = pd.has_bias ? at::empty({B, H, pd.queries, pd.bins}, q.options().dtype(at::kFloat))
+  at::Tensor d_rel_bias = pd.has_rel_bias ? at::empty({B, H, pd.queries, pd.bins}, q.options().dtype(at::kFloat))
                                   : q.new_empty({0});
-  auto finish_bias = [&]() { return pd.has_bias ? d_bias.to(rel_bias->scalar_type()) : d_bias; };
-  if (pairs == 0) return {d_q, d_keys, d_values, finish_bias()};
+  auto finish_d_rel_bias = [&]() { return pd.has_rel_bias ? d_rel_bias.to(rel_bias->scalar_type()) : d_rel_bias; };
+  if (pairs == 0) return {d_q, d_keys, d_values, finish_d_rel_bias()};
   if (pd.queries == 0) {  // nothing attends: zero key/value gradients
     for (auto& t : d_keys) t.zero_();
     for (auto& t : d_values) t.zero_();
-    return {d_q, d_keys, d_values, finish_bias()};
+    return {d_q, d_keys, d_values, finish_d_rel_bias()};
   }
 
   const auto dout = contiguous_aligned(grad_out);
@@ -230,25 +235,25 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   p.lse2 = stats[0].data_ptr<float>();
   p.delta = stats[1].data_ptr<float>();
   p.dq = d_q.data_ptr();
-  if (pd.has_bias) p.dbias = d_bias.data_ptr<float>();
+  if (pd.has_rel_bias) p.d_rel_bias = d_rel_bias.data_ptr<float>();
   for (size_t s = 0; s < pd.segments.size(); ++s) {
     p.seg[s].dk = d_keys[s].data_ptr();
     p.seg[s].dv = d_values[s].data_ptr();
   }
 
   const DeviceLimits lim = Backend::limits(q);
-  const DType dt = dtype_of(q);
+  const DType dt = *dtype_of(q.scalar_type());
   const int d = p.head_dim;
-  Backend::run(Kernel::kPreprocess, dt, d, p, ceil_div(pairs * pd.queries, kAuxWarpsPerBlock), 0, q,
+  Backend::run(Kernel::kPrepass, dt, d, p, ceil_div(pairs * pd.queries, Prepass::kRowsPerBlock), 0, q,
                "backward pre-pass");
 
-  // dQ and dBias.
-  const DqTc dq_tc(d, p.bins, pd.has_bias);
-  if (dt != DType::kFloat32 && dq_tc.total <= lim.smem_optin) {
+  // dQ and d_rel_bias.
+  const DqTc dq_tc(d, p.bins, pd.has_rel_bias);
+  if (uses_tensor_cores(dt) && dq_tc.total <= lim.smem_optin) {
     Backend::run(Kernel::kDqTc, dt, d, p, pairs * ceil_div(pd.queries, DqTc::kBlockM), dq_tc.total, q,
                  "backward dQ");
   } else {
-    const Simt simt(1, d, p.bins);
+    const Simt simt(Kernel::kDqSimt, d, p.bins);
     TORCH_CHECK(simt.total <= lim.smem_optin, op, ": ", p.bins, " rel_bias bins need ", simt.total,
                 " bytes of shared memory; the device allows ", lim.smem_optin);
     Backend::run(Kernel::kDqSimt, dt, d, p, pairs * ceil_div(pd.queries, Simt::kBlockM), simt.total, q,
@@ -256,9 +261,9 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   }
 
   // dK and dV.
-  const DkvTc dkv_tc(d, p.bins, pd.has_bias);
+  const DkvTc dkv_tc(d, p.bins, pd.has_rel_bias);
   at::Tensor partial;
-  if (dt != DType::kFloat32 && dkv_tc.total <= lim.smem_optin) {
+  if (uses_tensor_cores(dt) && dkv_tc.total <= lim.smem_optin) {
     const int64_t key_tiles = ceil_div(pd.keys, DkvTc::kBlockN);
     const int64_t q_blocks = ceil_div(pd.queries, DkvTc::block_q(d));
     p.splits = dkv_splits(pairs, key_tiles, q_blocks, lim);
@@ -269,17 +274,17 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
     Backend::run(Kernel::kDkvTc, dt, d, p, pairs * key_tiles * p.splits, dkv_tc.total, q, "backward dK/dV");
     if (p.splits > 1) {
       const int64_t quads = 2 * pairs * pd.keys * D / 4;
-      Backend::run(Kernel::kReduce, dt, d, p, std::min<int64_t>(ceil_div(quads, kAuxThreadsPerBlock), 8 * lim.sm_count),
+      Backend::run(Kernel::kReduce, dt, d, p, std::min<int64_t>(ceil_div(quads, DkvReduce::kThreads), 8 * lim.sm_count),
                    0, q, "backward dK/dV reduction");
     }
   } else {
-    const Simt simt(2, d, p.bins);
+    const Simt simt(Kernel::kDkvSimt, d, p.bins);
     TORCH_CHECK(simt.total <= lim.smem_optin, op, ": ", p.bins, " rel_bias bins need ", simt.total,
                 " bytes of shared memory; the device allows ", lim.smem_optin);
     Backend::run(Kernel::kDkvSimt, dt, d, p, pairs * ceil_div(pd.keys, Simt::kBlockN), simt.total, q,
                  "backward dK/dV (SIMT)");
   }
-  return {d_q, d_keys, d_values, finish_bias()};
+  return {d_q, d_keys, d_values, finish_d_rel_bias()};
 }
 
 }  // namespace cuda

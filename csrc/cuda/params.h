@@ -8,12 +8,10 @@
 
 #include <cstdint>
 
+#include "op_limits.h"
+
 namespace memvit {
 namespace cuda {
-
-constexpr int kMaxSeg = 16;  // == memvit::kMaxSegments (static_assert in the host glue)
-
-enum class DType : int { kFloat16 = 0, kBFloat16 = 1, kFloat32 = 2 };
 
 // One key/value segment, read in place: element (b, h, n, d) of k is k[b*k_sb + h*k_sh + n*k_sn + d].
 struct SegParams {
@@ -31,14 +29,14 @@ struct SegParams {
 
 struct Params {
   int batch = 0, heads = 0, nq = 0, nk = 0, head_dim = 0, nseg = 0;
-  int bins = 0;  // rel_bias columns (0: no bias)
+  int bins = 0;  // rel_bias columns (0: no rel_bias)
   float scale = 1.f;
   float scale_log2 = 1.f;  // scale * log2(e): the kernels work in base 2
   int residual = 0, q_cls = 0;
 
   const void* q = nullptr;  // (B, H, Nq, D), unit last stride
   int64_t q_sb = 0, q_sh = 0, q_sn = 0;
-  const float* bias = nullptr;  // rel_bias (B, H, Nq, bins), contiguous float32, or null
+  const float* rel_bias = nullptr;  // rel_bias (B, H, Nq, bins), contiguous float32, or null
   const float* mask = nullptr;  // additive float32 mask, element (b,h,r,j) at b*m_sb + h*m_sh + r*m_sq + j*m_sk
   int64_t m_sb = 0, m_sh = 0, m_sq = 0, m_sk = 0;
 
@@ -52,11 +50,11 @@ struct Params {
   float* lse2 = nullptr;   // scratch (B, H, Nq): lse * log2(e), +inf for rows that attend to nothing
   float* delta = nullptr;  // scratch (B, H, Nq): rowsum(dout * (out - residual))
   void* dq = nullptr;      // contiguous (B, H, Nq, D)
-  float* dbias = nullptr;  // contiguous (B, H, Nq, bins)
+  float* d_rel_bias = nullptr;  // contiguous (B, H, Nq, bins)
   float* dkv_partial = nullptr;  // [2][splits][B*H][Nk][D] float32 when splits > 1
   int splits = 1;                // query-axis splits of the dK/dV kernel
 
-  SegParams seg[kMaxSeg];
+  SegParams seg[kMaxSegments];
 };
 
 }  // namespace cuda

@@ -2,7 +2,8 @@
 //
 // CUDA kernels of memvit_ext::pooling_attention(_backward): registration for the CUDA
 // dispatch key and the CUDA-runtime backend of host_impl.h (device limits, stream, launch
-// checks). Compiled by the host compiler: the kernels live in the *.cu files.
+// checks). Compiled by the host compiler: the kernels live in the *.cu files, launch() in
+// launch.cpp.
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -15,35 +16,7 @@
 #include "cuda/host_impl.h"
 
 namespace memvit {
-
-std::vector<int64_t> cuda_supported_head_dims() { return cuda::served_head_dims(); }
-
 namespace cuda {
-
-cudaError_t launch(Kernel kernel, DType dtype, int head_dim, const Params& p, long long grid, size_t smem,
-                   cudaStream_t stream) {
-  const bool bf16 = dtype == DType::kBFloat16;
-  switch (kernel) {
-    case Kernel::kFwdTc:
-      return bf16 ? launch_fwd_tc_bf16(head_dim, p, grid, smem, stream)
-                  : launch_fwd_tc_fp16(head_dim, p, grid, smem, stream);
-    case Kernel::kDqTc:
-      return bf16 ? launch_dq_tc_bf16(head_dim, p, grid, smem, stream)
-                  : launch_dq_tc_fp16(head_dim, p, grid, smem, stream);
-    case Kernel::kDkvTc:
-      return bf16 ? launch_dkv_tc_bf16(head_dim, p, grid, smem, stream)
-                  : launch_dkv_tc_fp16(head_dim, p, grid, smem, stream);
-    case Kernel::kFwdSimt:
-    case Kernel::kDqSimt:
-    case Kernel::kDkvSimt:
-      return launch_simt(kernel, dtype, p, grid, smem, stream);
-    case Kernel::kPreprocess:
-    case Kernel::kReduce:
-      return launch_aux(kernel, dtype, p, grid, smem, stream);
-  }
-  return cudaErrorInvalidValue;
-}
-
 namespace {
 
 // SM count and opt-in shared memory per block of each device, read once. (Not through

@@ -49,22 +49,22 @@ MV_DEVICE void simt_key_meta(I4* meta, const Params& p, int key0) {
 }
 
 // rel_bias rows [r0, r0 + 32) -> [row][bin] (ld bins + 1), times log2e, zero column, 0 past nq.
-MV_DEVICE void simt_load_bias(float* tab, const Params& p, int bh, int r0) {
+MV_DEVICE void simt_load_rel_bias(float* tab, const Params& p, int bh, int r0) {
   const int ld = p.bins + 1;
   for (int i = thread_x(); i < Simt::kBlockM * ld; i += Simt::kThreads) {
     const int r = i / ld, c = i - r * ld;
-    tab[i] = (c < p.bins && r0 + r < p.nq) ? p.bias[(int64_t(bh) * p.nq + r0 + r) * p.bins + c] * kLog2e : 0.f;
+    tab[i] = (c < p.bins && r0 + r < p.nq) ? p.rel_bias[(int64_t(bh) * p.nq + r0 + r) * p.bins + c] * kLog2e : 0.f;
   }
 }
 
 // Base-2 logit of (query row, key) from the staged tiles: dot + bias + mask (-inf past the end).
-MV_DEVICE float simt_logit(const Params& p, const float* qrow, const float* krow, const float* bias_row,
+MV_DEVICE float simt_logit(const Params& p, const float* qrow, const float* krow, const float* rel_bias_row,
                            const I4& mk, int b, int h, int row, int key) {
   if (!mk.w) return -inf();
   float acc = 0.f;
   for (int c = 0; c < p.head_dim; ++c) acc += qrow[c] * krow[c];
   float x = acc * p.scale_log2;
-  if (bias_row != nullptr) x += bias_row[mk.x] + bias_row[mk.y] + bias_row[mk.z];
+  if (rel_bias_row != nullptr) x += rel_bias_row[mk.x] + rel_bias_row[mk.y] + rel_bias_row[mk.z];
   if (p.mask != nullptr && row < p.nq) x += mask_at(p, b, h, row, key) * kLog2e;
   return x;
 }
@@ -74,14 +74,14 @@ template <typename T>
 MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_fwd_kernel(const MV_GRID_CONSTANT Params p) {
   constexpr int kM = Simt::kBlockM, kN = Simt::kBlockN, kAcc = Simt::kMaxD / 8;
   const int d = p.head_dim;
-  const Simt lay(0, d, p.bins);
+  const Simt lay(Kernel::kFwdSimt, d, p.bins);
   unsigned char* smem = dyn_smem();
   float* qs = reinterpret_cast<float*>(smem + lay.q);
   float* ks = reinterpret_cast<float*>(smem + lay.k);
   float* vs = reinterpret_cast<float*>(smem + lay.v);
   float* ps = reinterpret_cast<float*>(smem + lay.p);
   I4* meta = reinterpret_cast<I4*>(smem + lay.meta);
-  float* bias = reinterpret_cast<float*>(smem + lay.bias);
+  float* rel_bias_tile = reinterpret_cast<float*>(smem + lay.rel_bias);
 
   const int tid = thread_x(), r = tid >> 3, j = tid & 7;  // 8 threads per row, lanes 8r..8r+7
   const int q_blocks = (p.nq + kM - 1) / kM;
@@ -89,8 +89,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_fwd_kernel(const MV_GRID
   const int b = bh / p.heads, h = bh - b * p.heads, row = r0 + r;
   const T* q_base = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   simt_load_rows<T>(qs, lay.ld, q_base, p.q_sn, r0, p.nq, d);
-  if (p.bias != nullptr) simt_load_bias(bias, p, bh, r0);
-  const float* bias_row = p.bias != nullptr ? bias + r * lay.bias_ld : nullptr;
+  if (p.rel_bias != nullptr) simt_load_rel_bias(rel_bias_tile, p, bh, r0);
+  const float* rel_bias_row = p.rel_bias != nullptr ? rel_bias_tile + r * lay.rel_bias_ld : nullptr;
 
   float o[kAcc];
 #pragma unroll
@@ -106,7 +106,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_fwd_kernel(const MV_GRID
 #pragma unroll
     for (int u = 0; u < kN / 8; ++u) {
       const int c = j + 8 * u;
-      x[u] = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, bias_row, meta[c], b, h, row, key0 + c);
+      x[u] = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, rel_bias_row, meta[c], b, h, row, key0 + c);
       mx = fmaxf(mx, x[u]);
     }
     mx = fmaxf(mx, shfl_xor(mx, 1));
@@ -154,12 +154,12 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_fwd_kernel(const MV_GRID
   }
 }
 
-// ------------------------------------------------------------------ backward: dQ and dBias
+// ------------------------------------------------------------------ backward: dQ and d_rel_bias
 template <typename T>
 MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_CONSTANT Params p) {
   constexpr int kM = Simt::kBlockM, kN = Simt::kBlockN, kAcc = Simt::kMaxD / 8;
   const int d = p.head_dim;
-  const Simt lay(1, d, p.bins);
+  const Simt lay(Kernel::kDqSimt, d, p.bins);
   unsigned char* smem = dyn_smem();
   float* qs = reinterpret_cast<float*>(smem + lay.q);
   float* ks = reinterpret_cast<float*>(smem + lay.k);
@@ -167,8 +167,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_
   float* dos = reinterpret_cast<float*>(smem + lay.dout);
   float* ps = reinterpret_cast<float*>(smem + lay.p);
   I4* meta = reinterpret_cast<I4*>(smem + lay.meta);
-  float* bias = reinterpret_cast<float*>(smem + lay.bias);
-  float* dbias = reinterpret_cast<float*>(smem + lay.dbias);
+  float* rel_bias_tile = reinterpret_cast<float*>(smem + lay.rel_bias);
+  float* d_rel_bias_tile = reinterpret_cast<float*>(smem + lay.d_rel_bias);
 
   const int tid = thread_x(), r = tid >> 3, j = tid & 7;
   const int q_blocks = (p.nq + kM - 1) / kM;
@@ -178,12 +178,12 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_
   const T* do_base = static_cast<const T*>(p.dout) + int64_t(bh) * p.nq * d;
   simt_load_rows<T>(qs, lay.ld, q_base, p.q_sn, r0, p.nq, d);
   simt_load_rows<T>(dos, lay.ld, do_base, d, r0, p.nq, d);
-  const bool has_bias = p.bias != nullptr;
-  if (has_bias) {
-    simt_load_bias(bias, p, bh, r0);
-    for (int i = tid; i < kM * lay.bias_ld; i += Simt::kThreads) dbias[i] = 0.f;
+  const bool has_rel_bias = p.rel_bias != nullptr;
+  if (has_rel_bias) {
+    simt_load_rel_bias(rel_bias_tile, p, bh, r0);
+    for (int i = tid; i < kM * lay.rel_bias_ld; i += Simt::kThreads) d_rel_bias_tile[i] = 0.f;
   }
-  const float* bias_row = has_bias ? bias + r * lay.bias_ld : nullptr;
+  const float* rel_bias_row = has_rel_bias ? rel_bias_tile + r * lay.rel_bias_ld : nullptr;
   const bool row_ok = row < p.nq;
   const float lse2 = row_ok ? p.lse2[int64_t(bh) * p.nq + row] : inf();
   const float delta = row_ok ? p.delta[int64_t(bh) * p.nq + row] : 0.f;
@@ -199,7 +199,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_
 #pragma unroll
     for (int u = 0; u < kN / 8; ++u) {
       const int c = j + 8 * u;
-      const float x = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, bias_row, meta[c], b, h, row, key0 + c);
+      const float x = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, rel_bias_row, meta[c], b, h, row, key0 + c);
       const float pv = fast_exp2(x - lse2);
       float dp = 0.f;
       for (int k = 0; k < d; ++k) dp += dos[r * lay.ld + k] * vs[c * lay.ld + k];
@@ -215,8 +215,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_
         dq[i] = acc;
       }
     }
-    if (has_bias) {  // thread j owns the row's bins = j mod 8: no two threads add to one entry
-      float* db = dbias + r * lay.bias_ld;
+    if (has_rel_bias) {  // thread j owns the row's bins = j mod 8: no two threads add to one entry
+      float* db = d_rel_bias_tile + r * lay.rel_bias_ld;
       for (int k = 0; k < kN; ++k) {
         const float v = ps[r * (kN + 1) + k];
         const I4 mk = meta[k];
@@ -235,12 +235,12 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dq_kernel(const MV_GRID_
       if (c < d) out[c] = Elem<T>::from_float(dq[i] * p.scale + (res ? dos[r * lay.ld + c] : 0.f));
     }
   }
-  if (has_bias) {
+  if (has_rel_bias) {
     block_sync();
     const int rows = p.nq - r0 < kM ? p.nq - r0 : kM;
     for (int i = tid; i < rows * p.bins; i += Simt::kThreads) {
       const int rr = i / p.bins, c = i - rr * p.bins;
-      p.dbias[(int64_t(bh) * p.nq + r0 + rr) * p.bins + c] = dbias[rr * lay.bias_ld + c];
+      p.d_rel_bias[(int64_t(bh) * p.nq + r0 + rr) * p.bins + c] = d_rel_bias_tile[rr * lay.rel_bias_ld + c];
     }
   }
 }
@@ -251,7 +251,7 @@ template <typename T>
 MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dkdv_kernel(const MV_GRID_CONSTANT Params p) {
   constexpr int kM = Simt::kBlockM, kN = Simt::kBlockN, kAcc = Simt::kMaxD / 8;
   const int d = p.head_dim;
-  const Simt lay(2, d, p.bins);
+  const Simt lay(Kernel::kDkvSimt, d, p.bins);
   unsigned char* smem = dyn_smem();
   float* qs = reinterpret_cast<float*>(smem + lay.q);
   float* ks = reinterpret_cast<float*>(smem + lay.k);
@@ -260,7 +260,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dkdv_kernel(const MV_GRI
   float* ps = reinterpret_cast<float*>(smem + lay.p);    // [key][query]
   float* dss = reinterpret_cast<float*>(smem + lay.ds);  // [key][query]
   I4* meta = reinterpret_cast<I4*>(smem + lay.meta);
-  float* bias = reinterpret_cast<float*>(smem + lay.bias);
+  float* rel_bias_tile = reinterpret_cast<float*>(smem + lay.rel_bias);
   float* stats = reinterpret_cast<float*>(smem + lay.stats);  // lse2[32], delta[32]
 
   const int tid = thread_x(), c = tid >> 3, j = tid & 7;
@@ -269,7 +269,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dkdv_kernel(const MV_GRI
   const int b = bh / p.heads, h = bh - b * p.heads, key = key0 + c;
   const T* q_base = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* do_base = static_cast<const T*>(p.dout) + int64_t(bh) * p.nq * d;
-  const bool has_bias = p.bias != nullptr;
+  const bool has_rel_bias = p.rel_bias != nullptr;
   simt_load_kv<T>(ks, vs, lay.ld, p, b, h, key0);
   simt_key_meta(meta, p, key0);
 
@@ -280,7 +280,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dkdv_kernel(const MV_GRI
     block_sync();
     simt_load_rows<T>(qs, lay.ld, q_base, p.q_sn, r0, p.nq, d);
     simt_load_rows<T>(dos, lay.ld, do_base, d, r0, p.nq, d);
-    if (has_bias) simt_load_bias(bias, p, bh, r0);
+    if (has_rel_bias) simt_load_rel_bias(rel_bias_tile, p, bh, r0);
     for (int i = tid; i < kM; i += Simt::kThreads) {
       const bool ok = r0 + i < p.nq;
       stats[i] = ok ? p.lse2[int64_t(bh) * p.nq + r0 + i] : inf();
@@ -291,8 +291,8 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(Simt::kThreads, 1) simt_dkdv_kernel(const MV_GRI
 #pragma unroll
     for (int u = 0; u < kM / 8; ++u) {
       const int r = j + 8 * u;
-      const float* bias_row = has_bias ? bias + r * lay.bias_ld : nullptr;
-      const float x = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, bias_row, mk, b, h, r0 + r, key);
+      const float* rel_bias_row = has_rel_bias ? rel_bias_tile + r * lay.rel_bias_ld : nullptr;
+      const float x = simt_logit(p, qs + r * lay.ld, ks + c * lay.ld, rel_bias_row, mk, b, h, r0 + r, key);
       const float pv = fast_exp2(x - stats[r]);
       float dp = 0.f;
       for (int k = 0; k < d; ++k) dp += dos[r * lay.ld + k] * vs[c * lay.ld + k];

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "kernel_table.h"
+
 #if defined(__CUDACC__)
 #define MV_HD __host__ __device__ __forceinline__
 #else
@@ -33,15 +35,15 @@ struct FwdTc {
   // Bias table in shared memory: [bin][row pair] floats. Rows r and r+8 of a warp are
   // adjacent (one 8-byte load serves both rows of an mma fragment); a row stride = 4 mod 16
   // words keeps the 4 column groups of a warp on distinct banks.
-  static constexpr int kBiasLd = kBlockM + 4;
+  static constexpr int kRelBiasLd = kBlockM + 4;
 
-  size_t stage = 0, kv = 0, meta = 0, bias = 0, total = 0;
-  MV_HD FwdTc(int d, int bins, bool has_bias) {
+  size_t stage = 0, kv = 0, meta = 0, rel_bias = 0, total = 0;
+  MV_HD FwdTc(int d, int bins, bool has_rel_bias) {
     stage = size_t(2) * kBlockN * row_elems(d) * 2;  // K + V, 2-byte elements
     kv = 0;
     meta = kv + 2 * stage;
-    bias = meta + 2 * kBlockN * 16;
-    total = bias + (has_bias ? align16(size_t(bins + 1) * kBiasLd * 4) : 0);
+    rel_bias = meta + 2 * kBlockN * 16;
+    total = rel_bias + (has_rel_bias ? align16(size_t(bins + 1) * kRelBiasLd * 4) : 0);
   }
 };
 
@@ -53,24 +55,24 @@ struct DqTc {
   static constexpr int kWarps = 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBlockM = 16 * kWarps;
-  static constexpr int kBiasLd = kBlockM + 4;
+  static constexpr int kRelBiasLd = kBlockM + 4;
   // Smaller key tiles at head dim 128 keep S, dP, Q, dO and dQ in 255 registers.
   MV_HD static constexpr int block_n(int d) { return d <= 96 ? 64 : 32; }
 
   int bn = 0, bins16 = 0, oh_ld = 0, db_ld = 0;
-  size_t stage = 0, kv = 0, meta = 0, onehot = 0, bias = 0, dbias = 0, total = 0;
-  MV_HD DqTc(int d, int bins, bool has_bias) {
+  size_t stage = 0, kv = 0, meta = 0, onehot = 0, rel_bias = 0, d_rel_bias = 0, total = 0;
+  MV_HD DqTc(int d, int bins, bool has_rel_bias) {
     bn = block_n(d);
     bins16 = round_up(bins, 16);
     oh_ld = bins16 + 8;  // one-hot rows: 16-byte pad for ldmatrix
-    db_ld = bins16 + 8;  // dbias rows: = 8 mod 16 words, conflict-free float2 updates
+    db_ld = bins16 + 8;  // d_rel_bias rows: = 8 mod 16 words, conflict-free float2 updates
     stage = size_t(2) * bn * row_elems(d) * 2;  // K + V
     kv = 0;
     meta = kv + 2 * stage;
     onehot = meta + 2 * bn * 16;
-    bias = onehot + (has_bias ? align16(size_t(2) * bn * oh_ld * 2) : 0);
-    dbias = bias + (has_bias ? align16(size_t(bins + 1) * kBiasLd * 4) : 0);
-    total = dbias + (has_bias ? align16(size_t(kBlockM) * db_ld * 4) : 0);
+    rel_bias = onehot + (has_rel_bias ? align16(size_t(2) * bn * oh_ld * 2) : 0);
+    d_rel_bias = rel_bias + (has_rel_bias ? align16(size_t(bins + 1) * kRelBiasLd * 4) : 0);
+    total = d_rel_bias + (has_rel_bias ? align16(size_t(kBlockM) * db_ld * 4) : 0);
   }
 };
 
@@ -83,19 +85,29 @@ struct DkvTc {
   static constexpr int kBlockN = 16 * kWarps;
   MV_HD static constexpr int block_q(int d) { return d <= 96 ? 64 : 32; }
 
-  int bq = 0, bias_ld = 0;
-  size_t kv = 0, qstage = 0, qs = 0, bias_stage = 0, bias = 0, stats = 0, total = 0;
-  MV_HD DkvTc(int d, int bins, bool has_bias) {
+  int bq = 0, rel_bias_ld = 0;
+  size_t kv = 0, qstage = 0, qs = 0, rel_bias_stage = 0, rel_bias = 0, stats = 0, total = 0;
+  MV_HD DkvTc(int d, int bins, bool has_rel_bias) {
     bq = block_q(d);
-    bias_ld = bq + 8;  // [bin][query] rows: = 8 mod 32 words, conflict-free 8-byte gathers
+    rel_bias_ld = bq + 8;  // [bin][query] rows: = 8 mod 32 words, conflict-free 8-byte gathers
     kv = 0;
     qs = kv + size_t(2) * kBlockN * row_elems(d) * 2;  // K, V of the CTA's keys
     qstage = size_t(2) * bq * row_elems(d) * 2;        // Q + dO of one query block
-    bias = qs + 2 * qstage;
-    bias_stage = has_bias ? align16(size_t(bins + 1) * bias_ld * 4) : 0;
-    stats = bias + 2 * bias_stage;
+    rel_bias = qs + 2 * qstage;
+    rel_bias_stage = has_rel_bias ? align16(size_t(bins + 1) * rel_bias_ld * 4) : 0;
+    stats = rel_bias + 2 * rel_bias_stage;
     total = stats + 2 * 2 * bq * 4;  // lse2 + delta, two stages
   }
+};
+
+// ------------------------------------------------------------------ backward pre-pass and dK/dV reduction
+// The pre-pass runs one warp per query row; the reduction one thread per 4 elements.
+struct Prepass {
+  static constexpr int kThreads = 256;
+  static constexpr int kRowsPerBlock = kThreads / 32;
+};
+struct DkvReduce {
+  static constexpr int kThreads = 256;
 };
 
 // ------------------------------------------------------------------ SIMT kernels (any dtype)
@@ -107,24 +119,24 @@ struct Simt {
   static constexpr int kBlockN = 32;
   static constexpr int kMaxD = 128;  // 16 accumulators per thread
 
-  int ld = 0, bias_ld = 0;
-  size_t q = 0, k = 0, v = 0, dout = 0, p = 0, ds = 0, meta = 0, bias = 0, dbias = 0, stats = 0, total = 0;
-  // kind: 0 forward, 1 dQ, 2 dK/dV
-  MV_HD Simt(int kind, int d, int bins) {
+  int ld = 0, rel_bias_ld = 0;
+  size_t q = 0, k = 0, v = 0, dout = 0, p = 0, ds = 0, meta = 0, rel_bias = 0, d_rel_bias = 0, stats = 0, total = 0;
+  // kernel: kFwdSimt, kDqSimt or kDkvSimt
+  MV_HD Simt(Kernel kernel, int d, int bins) {
     ld = d + 1;
-    bias_ld = bins + 1;  // column `bins` is zero (cls keys, missing axes)
+    rel_bias_ld = bins + 1;  // column `bins` is zero (cls keys, missing axes)
     const size_t tile = align16(size_t(kBlockM) * ld * 4);
     q = 0;
     k = q + tile;
     v = k + tile;
     dout = v + tile;
-    p = dout + (kind == 0 ? 0 : tile);
+    p = dout + (kernel == Kernel::kFwdSimt ? 0 : tile);
     const size_t ptile = align16(size_t(kBlockM) * (kBlockN + 1) * 4);
     ds = p + ptile;
-    meta = ds + (kind == 2 ? ptile : 0);
-    bias = meta + kBlockN * 16;
-    dbias = bias + (bins > 0 ? align16(size_t(kBlockM) * bias_ld * 4) : 0);
-    stats = dbias + (kind == 1 && bins > 0 ? align16(size_t(kBlockM) * bias_ld * 4) : 0);
+    meta = ds + (kernel == Kernel::kDkvSimt ? ptile : 0);
+    rel_bias = meta + kBlockN * 16;
+    d_rel_bias = rel_bias + (bins > 0 ? align16(size_t(kBlockM) * rel_bias_ld * 4) : 0);
+    stats = d_rel_bias + (kernel == Kernel::kDqSimt && bins > 0 ? align16(size_t(kBlockM) * rel_bias_ld * 4) : 0);
     total = stats + 2 * kBlockM * 4;
   }
 };

@@ -1,12 +1,31 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """MeMViT as PyTorchVideo-style components: attention, block, heads, memory, builders."""
 
-from .add_memory import MemoryAttentionV1, MemoryAugmentedMViT, add_memory
-from .attention import BoxMemoryAttention, MemoryPoolingAttention, OpAttention, attention_pool
+from .add_memory import MemoryAugmentedMViT, MemoryMultiScaleAttention, add_memory
+from .attention import (
+    BoxMemoryAttention,
+    MemoryAttention,
+    MemoryPoolingAttention,
+    attention_pool,
+    merge_heads,
+    split_heads,
+)
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
-from .memory import MemoryEntry, MemorySnapshot, MemoryState, MemoryStep, keep_max_len, sample_memory
+from .memory import (
+    MemoryEntry,
+    MemorySnapshot,
+    MemoryState,
+    MemoryStep,
+    keep_max_len,
+    memory_key_values,
+    memory_step,
+    sample_memory,
+)
 from .memvit import (
+    MEMVIT_16_16X4,
+    MEMVIT_24_32X3,
+    PRESETS,
     MeMViT,
     attention_implementation,
     create_memvit,
@@ -18,28 +37,35 @@ from .stem import PatchEmbed
 
 __all__ = [
     "BoxMemoryAttention",
-    "MemoryAttentionV1",
-    "MemoryAugmentedMViT",
-    "add_memory",
     "ClassificationHead",
+    "MEMVIT_16_16X4",
+    "MEMVIT_24_32X3",
     "MeMViT",
+    "MemoryAttention",
+    "MemoryAugmentedMViT",
     "MemoryEntry",
+    "MemoryMultiScaleAttention",
     "MemoryMultiScaleBlock",
     "MemoryPoolingAttention",
     "MemorySnapshot",
     "MemoryState",
     "MemoryStep",
-    "OpAttention",
+    "PRESETS",
     "PatchEmbed",
     "RoIHead",
+    "add_memory",
     "attention_implementation",
     "attention_pool",
     "create_memvit",
     "keep_max_len",
+    "memory_key_values",
+    "memory_step",
     "memvit_16_16x4",
     "memvit_24_32x3",
+    "merge_heads",
     "pad_boxes",
     "sample_memory",
     "set_attention_implementation",
+    "split_heads",
     "unpad_boxes",
 ]

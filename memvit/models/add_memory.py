@@ -4,9 +4,10 @@
 PyTorchVideo's MViT (``create_multiscale_vision_transformers``, ``hub.mvit_base_16x4``) is
 MViT v1: absolute position embeddings, no relative positions, no residual pooling, q/k/v
 projected before pooling (``pool_first=False``). :func:`add_memory` swaps its attention
-modules for :class:`MemoryAttentionV1`, which keeps every original parameter under the same
-name and adds a learnable compression, and returns a :class:`MemoryAugmentedMViT` whose forward
-takes ``video_ids`` like :class:`memvit.models.MeMViT`.
+modules for :class:`MemoryMultiScaleAttention`, which keeps every original parameter under the
+same name and adds a learnable compression, and returns a :class:`MemoryAugmentedMViT` whose
+forward takes ``video_ids`` like :class:`memvit.models.MeMViT`. The memory itself is
+:mod:`memvit.models.memory`'s, as in MeMViT.
 
 What is cached (a difference from MeMViT, whose pool-first layers cache un-projected inputs and
 re-project them every step): the pooled, normalised, **projected** keys and values, detached.
@@ -20,10 +21,10 @@ from collections.abc import Hashable, Sequence
 from pytorchvideo.layers.attention import MultiScaleAttention, _attention_pool
 from torch import Tensor, nn
 
-from memvit_ext import KVSegment, memory_pooling_attention
+from memvit_ext import memory_pooling_attention
 
-from .attention import OpAttention, _key_mask, attention_pool
-from .memory import GatheredMemory, MemoryEntry, MemoryState, MemoryStep
+from .attention import MemoryAttention, merge_heads, split_heads
+from .memory import MemoryState, MemoryStep, memory_key_values, memory_step
 
 
 class _StepSlot:
@@ -33,7 +34,7 @@ class _StepSlot:
     step: MemoryStep | None = None
 
 
-class MemoryAttentionV1(OpAttention):
+class MemoryMultiScaleAttention(MemoryAttention):
     """A PyTorchVideo ``MultiScaleAttention`` with memory (same parameters + ``compress_*``).
 
     The forward is PyTorchVideo's (project, pool, attend, ``proj``), with the cached clips'
@@ -44,7 +45,7 @@ class MemoryAttentionV1(OpAttention):
     def __init__(self, attn: MultiScaleAttention, slot: _StepSlot, memory_name: str,
                  compress_kernel: Sequence[int] | None = (7, 3, 3), compress_stride: Sequence[int] = (4, 2, 2),
                  norm_eps: float = 1e-6) -> None:
-        super().__init__()
+        super().__init__(memory_name, attend_memory=True)
         for name, child in attn.named_children():
             self.add_module(name, child)
         self.num_heads = attn.num_heads
@@ -52,62 +53,34 @@ class MemoryAttentionV1(OpAttention):
         self.has_cls_embed = attn.has_cls_embed
         self.pool_first = attn.pool_first
         self.dropout_rate = attn.dropout_rate
-        self.memory_name = memory_name
         self._slot = slot
-        dim = attn.q.in_features
-        self.has_compress = compress_kernel is not None
-        if compress_kernel is not None:
-            def compress() -> nn.Conv3d:
-                return nn.Conv3d(dim, dim, tuple(compress_kernel), stride=tuple(compress_stride),
-                                 padding=[k // 2 for k in compress_kernel], groups=dim, bias=False)
-
-            self.compress_k, self.compress_v = compress(), compress()
-            self.norm_compress_k = nn.LayerNorm(dim, eps=norm_eps)
-            self.norm_compress_v = nn.LayerNorm(dim, eps=norm_eps)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        return x.reshape(B, N, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
-
-    def _merge(self, x: Tensor) -> Tensor:
-        B, H, N, c = x.shape
-        return x.permute(0, 2, 1, 3).reshape(B, N, H * c)
+        self.build_compression(attn.q.in_features, compress_kernel, compress_stride, norm_eps)
 
     def _pool(self, name: str, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, list[int]]:
         return _attention_pool(x, getattr(self, f"pool_{name}", None), list(thw), has_cls_embed=self.has_cls_embed,
                                norm=getattr(self, f"norm_{name}", None))
 
-    def compress(self, entry: MemoryEntry) -> MemoryEntry:
-        k, grid = attention_pool(entry.k, self.compress_k, entry.thw, entry.has_cls, self.norm_compress_k)
-        v, _ = attention_pool(entry.v, self.compress_v, entry.thw, entry.has_cls, self.norm_compress_v)
-        return MemoryEntry(k, v, grid, entry.has_cls, compressed=True)
-
     def forward(self, x: Tensor, thw_shape: list[int]) -> tuple[Tensor, list[int]]:
-        B, N, C = x.shape
+        H = self.num_heads
         if self.pool_first:
-            heads = self._heads(x)
+            heads = split_heads(x, H)
             q, q_thw = self._pool("q", heads, thw_shape)
             k, kv_thw = self._pool("k", heads, thw_shape)
             v, _ = self._pool("v", heads, thw_shape)
-            q, k, v = (self._heads(proj(self._merge(t))) for proj, t in ((self.q, q), (self.k, k), (self.v, v)))
+            q, k, v = (split_heads(proj(merge_heads(t)), H) for proj, t in ((self.q, q), (self.k, k), (self.v, v)))
         else:
-            q, q_thw = self._pool("q", self._heads(self.q(x)), thw_shape)
-            k, kv_thw = self._pool("k", self._heads(self.k(x)), thw_shape)
-            v, _ = self._pool("v", self._heads(self.v(x)), thw_shape)
-        step = self._slot.step
-        gathered = GatheredMemory([], [])
-        if step is not None:
-            gathered = step.update(self.memory_name, self._merge(k), self._merge(v), kv_thw, self.has_cls_embed,
-                                   attend=True, compress=self.compress if self.has_compress else None)
-        entries = gathered.entries
-        segments = [KVSegment(self._heads(e.k), self._heads(e.v), e.thw, e.has_cls) for e in entries]
-        segments.append(KVSegment(k, v, tuple(kv_thw), self.has_cls_embed))
-        mask = _key_mask([(s.k.shape[2], ok, None) for s, ok in zip(segments, gathered.row_ok + [None])],
-                         B, x.device)
+            q, q_thw = self._pool("q", split_heads(self.q(x), H), thw_shape)
+            k, kv_thw = self._pool("k", split_heads(self.k(x), H), thw_shape)
+            v, _ = self._pool("v", split_heads(self.v(x), H), thw_shape)
+        k, v = merge_heads(k), merge_heads(v)
+        gathered = self.read_write_memory(self._slot.step, k, v, kv_thw, self.has_cls_embed)
+        segments, mask = memory_key_values(gathered, k, v, kv_thw, self.has_cls_embed,
+                                           to_heads_k=lambda t: split_heads(t, H),
+                                           to_heads_v=lambda t: split_heads(t, H))
         out = memory_pooling_attention(q, tuple(q_thw), segments, q_has_cls=self.has_cls_embed, rel_pos=None,
                                        scale=self.scale, residual=False, attn_mask=mask,
                                        implementation=self.implementation)
-        out = self.proj(self._merge(out))
+        out = self.proj(merge_heads(out))
         if self.dropout_rate > 0.0:
             out = self.proj_drop(out)
         return out, q_thw
@@ -129,24 +102,12 @@ class MemoryAugmentedMViT(nn.Module):
     def forward(self, x: Tensor, video_ids: Sequence[Hashable] | Tensor | None = None,
                 memory: MemoryState | None = None) -> Tensor:
         state = memory if memory is not None else self.memory
-        step = None
-        if video_ids is not None:
-            ids = tuple(video_ids.tolist()) if isinstance(video_ids, Tensor) else tuple(video_ids)
-            if len(ids) != x.shape[0]:
-                raise ValueError(f"video_ids has {len(ids)} ids for a batch of {x.shape[0]} clips")
-            step = state.begin_step(ids, x.device)
-        self._slot.step = step
-        try:
-            out = self.mvit(x)
-        except BaseException:
-            if step is not None:
-                step.abort()
-            raise
-        finally:
-            self._slot.step = None
-        if step is not None:
-            step.finish()
-        return out
+        with memory_step(state, video_ids, x.shape[0], x.device) as step:
+            self._slot.step = step
+            try:
+                return self.mvit(x)
+            finally:
+                self._slot.step = None
 
 
 def add_memory(model: nn.Module, *, layers: Sequence[int] | None = None, attn_max_len: int = 3,
@@ -178,9 +139,8 @@ def add_memory(model: nn.Module, *, layers: Sequence[int] | None = None, attn_ma
         name, attn = found[index]
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        wrapped = MemoryAttentionV1(attn, slot, name, compress_kernel, compress_stride)
+        wrapped = MemoryMultiScaleAttention(attn, slot, name, compress_kernel, compress_stride)
         wrapped.to(device=attn.q.weight.device, dtype=attn.q.weight.dtype)  # the new compression
         setattr(parent, child, wrapped)
         names.append(name)
     return MemoryAugmentedMViT(model, MemoryState(names, attn_max_len, sampler, isolation), slot)
-

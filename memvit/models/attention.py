@@ -2,8 +2,10 @@
 """MeMViT attention: MViTv2 pool-first pooling attention with a memory of earlier clips.
 
 The attention arithmetic (logits, decomposed relative positions, softmax, residual pooling)
-is the ``memvit_ext.memory_pooling_attention`` op; these modules pool, project, manage the
-memory segments and size the relative-position tables for the runtime grids.
+is the ``memvit_ext.memory_pooling_attention`` op; these modules pool, project, read and write
+the memory (through :mod:`memvit.models.memory`) and size the relative-position tables for the
+runtime grids. Each module owns its whole forward, activation checkpointing included, so that
+the memory update (a side effect) runs exactly once per step.
 
 Parameter names and shapes are those of the reference (facebookresearch/MeMViT), so its
 checkpoints load with ``strict=True``.
@@ -12,26 +14,40 @@ checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
-from memvit_ext import KVSegment, RelPos, memory_pooling_attention, resize_rel_pos
+from memvit_ext import RelPos, memory_pooling_attention, resize_rel_pos
 from memvit_ext.rel_pos import spatial_table_rows
 
-from .memory import GatheredMemory, MemoryEntry, MemoryStep
+from .memory import GatheredMemory, MemoryEntry, MemoryStep, memory_key_values
 
 Grid = tuple[int, int, int]
 IMPLEMENTATIONS = ("auto", "kernel", "reference")
 
 
-def _triple(x: Sequence[int]) -> tuple[int, int, int]:
+def triple(x: Sequence[int]) -> Grid:
+    """``(t, h, w)`` as plain ints."""
     x = tuple(int(v) for v in x)
     if len(x) != 3:
         raise ValueError(f"expected three values (t, h, w); got {x}")
     return x  # type: ignore[return-value]
+
+
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """``(B, N, heads * c)`` -> ``(B, heads, N, c)``, channels chunked contiguously per head."""
+    B, N, C = x.shape
+    return x.reshape(B, N, num_heads, C // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``(B, heads, N, c)`` -> ``(B, N, heads * c)`` (the inverse of :func:`split_heads`)."""
+    B, heads, N, c = x.shape
+    return x.transpose(1, 2).reshape(B, N, heads * c)
 
 
 def attention_pool(x: Tensor, pool: nn.Module | None, thw: Sequence[int], has_cls: bool,
@@ -41,7 +57,7 @@ def attention_pool(x: Tensor, pool: nn.Module | None, thw: Sequence[int], has_cl
     The norm (if any) is applied to the pooled sequence including the cls token, as in MViTv2.
     """
     if pool is None:
-        return x, _triple(thw)
+        return x, triple(thw)
     squeeze = x.dim() == 3
     if squeeze:
         x = x.unsqueeze(1)
@@ -60,6 +76,14 @@ def attention_pool(x: Tensor, pool: nn.Module | None, thw: Sequence[int], has_cl
     return (x.squeeze(1) if squeeze else x), grid
 
 
+def pooled_grid(pool: nn.Module | None, thw: Sequence[int]) -> Grid:
+    """The grid a pooling conv produces from ``thw`` (conv arithmetic, no tensors)."""
+    if pool is None:
+        return triple(thw)
+    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in
+                 zip(thw, pool.kernel_size, pool.stride, pool.padding))  # type: ignore[return-value]
+
+
 def _spatial_tables(table_h: Tensor, table_w: Tensor, q_thw: Grid, k_thw: Grid) -> tuple[Tensor, Tensor]:
     """Resize h/w tables to the runtime grids (the reference's rule, wide inputs included)."""
     rows_h = spatial_table_rows(q_thw[1], k_thw[1])
@@ -68,36 +92,64 @@ def _spatial_tables(table_h: Tensor, table_w: Tensor, q_thw: Grid, k_thw: Grid) 
     return resize_rel_pos(table_h, rows_h), resize_rel_pos(table_w, rows_h if rows_w > rows_h else rows_w)
 
 
-def _key_mask(parts: Sequence[tuple[int, Tensor | None, Tensor | None]], batch: int,
-              device: torch.device) -> Tensor | None:
-    """``(B, 1, 1, keys)`` bool mask (True = attend) from (tokens, row_ok, valid) per segment."""
-    if all(ok is None and valid is None for _, ok, valid in parts):
-        return None
-    cols = []
-    for n, ok, valid in parts:
-        m = torch.ones(batch, n, dtype=torch.bool, device=device)
-        if ok is not None:
-            m = m & ok[:, None]
-        if valid is not None:
-            m = m & valid
-        cols.append(m)
-    mask = torch.cat(cols, dim=1)
-    # A row with no key left attends to every key (only happens for padded box slots).
-    mask = mask | ~mask.any(dim=1, keepdim=True)
-    return mask[:, None, None, :]
+class MemoryAttention(nn.Module):
+    """Base of the attention modules that cache clips in a :class:`MemoryState` and run the op.
 
-
-class OpAttention(nn.Module):
-    """Base of the attention modules that run ``memvit_ext``'s op.
-
-    ``implementation`` is passed to the op: ``"auto"``, ``"kernel"`` or ``"reference"``
-    (see :func:`memvit.models.set_attention_implementation`).
+    It holds what every memory attention shares: which implementation runs the op
+    (``"auto"``, ``"kernel"`` or ``"reference"``, see
+    :func:`memvit.models.set_attention_implementation`), the layer's key in the memory, the
+    learnable compression of cached clips, the memory read/write of a step and activation
+    checkpointing around the pure parts of a forward.
     """
 
     implementation: str = "auto"
+    act_checkpoint: bool = False
+
+    def __init__(self, memory_name: str, attend_memory: bool) -> None:
+        super().__init__()
+        self.memory_name = memory_name
+        self.attend_memory = attend_memory
+        self.has_compress = False
+
+    def build_compression(self, dim: int, kernel: Sequence[int] | None, stride: Sequence[int],
+                          norm_eps: float = 1e-6) -> None:
+        """``compress_k/v`` (depthwise Conv3d over ``dim``) and ``norm_compress_k/v`` (LayerNorm):
+        MeMViT's compression of cached clips. ``kernel=None``: cached clips stay uncompressed."""
+        self.has_compress = kernel is not None
+        if kernel is None:
+            return
+        kernel, stride = triple(kernel), triple(stride)
+
+        def conv() -> nn.Conv3d:
+            return nn.Conv3d(dim, dim, kernel, stride=stride, padding=[k // 2 for k in kernel], groups=dim,
+                             bias=False)
+
+        self.compress_k, self.compress_v = conv(), conv()
+        self.norm_compress_k = nn.LayerNorm(dim, eps=norm_eps)
+        self.norm_compress_v = nn.LayerNorm(dim, eps=norm_eps)
+
+    def compress(self, entry: MemoryEntry) -> MemoryEntry:
+        """A cached clip pooled by the compression convs (+ LayerNorm, cls token included)."""
+        k, grid = attention_pool(entry.k, self.compress_k, entry.thw, entry.has_cls, self.norm_compress_k)
+        v, _ = attention_pool(entry.v, self.compress_v, entry.thw, entry.has_cls, self.norm_compress_v)
+        return MemoryEntry(k, v, grid, entry.has_cls, compressed=True)
+
+    def read_write_memory(self, step: MemoryStep | None, k: Tensor, v: Tensor, thw: Sequence[int],
+                          has_cls: bool, valid: Tensor | None = None) -> GatheredMemory:
+        """Cache this clip's ``k``/``v`` and gather the clips this layer attends (none without a step)."""
+        if step is None or not self.attend_memory:
+            return GatheredMemory([], [])
+        return step.update(self.memory_name, k, v, thw, has_cls, attend=True,
+                           compress=self.compress if self.has_compress else None, valid=valid)
+
+    def checkpointed(self, fn: Callable[..., Tensor | tuple[Tensor, ...]], *args):
+        """``fn(*args)``, recomputed in backward when activation checkpointing is on and training."""
+        if self.act_checkpoint and self.training and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
 
 
-class MemoryPoolingAttention(OpAttention):
+class MemoryPoolingAttention(MemoryAttention):
     """MViTv2 pooling attention (pool-first) with MeMViT memory.
 
     ::
@@ -151,24 +203,22 @@ class MemoryPoolingAttention(OpAttention):
         norm_eps: float = 1e-6,
         memory_name: str = "",
     ) -> None:
-        super().__init__()
+        super().__init__(memory_name, memory and attend_memory)
         if dim % num_heads or dim_out % num_heads:
             raise ValueError(f"dim {dim} and dim_out {dim_out} must be divisible by num_heads {num_heads}")
         self.dim, self.dim_out, self.num_heads = dim, dim_out, num_heads
         self.head_dim = dim_out // num_heads
         self.has_cls_embed = has_cls_embed
         self.residual_pooling = residual_pooling
-        self.attend_memory = memory and attend_memory
-        self.memory_name = memory_name
-        stride_q, stride_kv = _triple(stride_q), _triple(stride_kv)
-        kernel_q, kernel_kv = _triple(kernel_q), _triple(kernel_kv)
-        t, h, w = _triple(input_size)
+        stride_q, stride_kv = triple(stride_q), triple(stride_kv)
+        kernel_q, kernel_kv = triple(kernel_q), triple(kernel_kv)
+        t, h, w = triple(input_size)
 
         # Parameters of the module itself first: the reference's state-dict order.
         def table(rows: int) -> nn.Parameter:
             return nn.Parameter(torch.zeros(rows, self.head_dim))
 
-        self.compress_stride = _triple(compress_stride) if compress_kernel is not None else (1, 1, 1)
+        self.compress_stride = triple(compress_stride) if compress_kernel is not None else (1, 1, 1)
         if rel_pos_spatial:
             q_h, q_w = h // stride_q[1], w // stride_q[2]
             kv_h, kv_w = h // stride_kv[1], w // stride_kv[2]
@@ -200,83 +250,50 @@ class MemoryPoolingAttention(OpAttention):
         self.pool_q, self.norm_q = pool(kernel_q, stride_q)
         self.pool_k, self.norm_k = pool(kernel_kv, stride_kv)
         self.pool_v, self.norm_v = pool(kernel_kv, stride_kv)
-        if compress_kernel is not None:
-            compress_kernel = _triple(compress_kernel)
+        self.build_compression(dim, compress_kernel, compress_stride, norm_eps)
 
-            def compress() -> nn.Conv3d:
-                return nn.Conv3d(dim, dim, compress_kernel, stride=self.compress_stride,
-                                 padding=[k // 2 for k in compress_kernel], groups=dim, bias=False)
+    def output_grids(self, thw: Sequence[int]) -> tuple[Grid, Grid]:
+        """(q grid, k/v grid) after pooling an input grid (conv arithmetic, no tensors)."""
+        return pooled_grid(self.pool_q, thw), pooled_grid(self.pool_k, thw)
 
-            self.compress_k, self.compress_v = compress(), compress()
-            self.norm_compress_k = nn.LayerNorm(dim, eps=norm_eps)
-            self.norm_compress_v = nn.LayerNorm(dim, eps=norm_eps)
-        self.has_compress = compress_kernel is not None
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
+                key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
+        """``x``: normalised tokens ``(B, cls + t*h*w, dim)``; returns tokens and the q grid.
 
-    # ------------------------------------------------------------------ pieces
-    def prepare(self, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        With activation checkpointing the pooling and the attention are recomputed in backward;
+        the memory update between them runs once.
+        """
+        if key_valid is not None:
+            raise ValueError("key_valid marks padded tokens of unpooled attention (the box block); "
+                             "pooling attention takes none")
+        q_thw, kv_thw = self.output_grids(thw)
+        q, k, v = self.checkpointed(self._pool, x, thw)
+        gathered = self.read_write_memory(memory, k, v, kv_thw, self.has_cls_embed)
+
+        def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+            segments, mask = memory_key_values(
+                gathered, k, v, kv_thw, self.has_cls_embed,
+                to_heads_k=lambda t: split_heads(self.k(t), self.num_heads),
+                to_heads_v=lambda t: split_heads(self.v(t), self.num_heads))
+            out = memory_pooling_attention(
+                q, q_thw, segments, q_has_cls=self.has_cls_embed,
+                rel_pos=self._rel_pos(q_thw, kv_thw, gathered.entries[0].thw if gathered.entries else None),
+                residual=self.residual_pooling, attn_mask=mask, implementation=self.implementation)
+            return self.proj_drop(self.proj(merge_heads(out)))
+
+        return self.checkpointed(attend, q, k, v), q_thw
+
+    def _pool(self, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
         """Pool q, k, v of the normalised input and project q.
 
         Returns q ``(B, heads, Nq, head_dim)`` and the un-projected k, v ``(B, Nk, dim)``.
         """
-        B, N, C = x.shape
-        heads = x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
+        heads = split_heads(x, self.num_heads)
         q, _ = attention_pool(heads, self.pool_q, thw, self.has_cls_embed, self.norm_q)
         k, _ = attention_pool(heads, self.pool_k, thw, self.has_cls_embed, self.norm_k)
         v, _ = attention_pool(heads, self.pool_v, thw, self.has_cls_embed, self.norm_v)
-        q = self._split_heads(self.q(self._merge_heads(q)))
-        return q, self._merge_heads(k), self._merge_heads(v)
-
-    def output_grids(self, thw: Sequence[int]) -> tuple[Grid, Grid]:
-        """(q grid, k/v grid) after pooling an input grid (conv arithmetic, no tensors)."""
-        return _pooled_grid(self.pool_q, thw), _pooled_grid(self.pool_k, thw)
-
-    def compress(self, entry: MemoryEntry) -> MemoryEntry:
-        """Compress a cached clip (pooled with the learnable compression conv + LayerNorm)."""
-        k, grid = attention_pool(entry.k, self.compress_k, entry.thw, entry.has_cls, self.norm_compress_k)
-        v, _ = attention_pool(entry.v, self.compress_v, entry.thw, entry.has_cls, self.norm_compress_v)
-        return MemoryEntry(k, v, grid, entry.has_cls, compressed=True)
-
-    def remember(self, memory: MemoryStep | None, k: Tensor, v: Tensor, kv_thw: Grid) -> GatheredMemory:
-        """Cache the current clip's k/v inputs and gather the memory this layer attends."""
-        if memory is None or not self.attend_memory:
-            return GatheredMemory([], [])
-        return memory.update(self.memory_name, k, v, kv_thw, self.has_cls_embed, attend=True,
-                             compress=self.compress if self.has_compress else None)
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, thw: Sequence[int], memory: GatheredMemory) -> Tensor:
-        """Attention of q over [memory clips..., current clip], then the output projection."""
-        q_thw, kv_thw = self.output_grids(thw)
-        entries = memory.entries
-        B = q.shape[0]
-        keys = self._split_heads(self.k(torch.cat([e.k for e in entries] + [k], dim=1)))
-        values = self._split_heads(self.v(torch.cat([e.v for e in entries] + [v], dim=1)))
-        sizes = [e.k.shape[1] for e in entries] + [k.shape[1]]
-        grids = [e.thw for e in entries] + [kv_thw]
-        cls = [e.has_cls for e in entries] + [self.has_cls_embed]
-        segments = [KVSegment(ks, vs, g, c) for ks, vs, g, c in
-                    zip(keys.split(sizes, dim=2), values.split(sizes, dim=2), grids, cls)]
-        mask = _key_mask([(n, ok, None) for n, ok in zip(sizes, memory.row_ok + [None])], B, q.device)
-        out = memory_pooling_attention(
-            q, q_thw, segments, q_has_cls=self.has_cls_embed,
-            rel_pos=self._rel_pos(q_thw, kv_thw, entries[0].thw if entries else None),
-            residual=self.residual_pooling, attn_mask=mask, implementation=self.implementation)
-        out = out.transpose(1, 2).reshape(B, q.shape[2], self.dim_out)
-        return self.proj_drop(self.proj(out))
-
-    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None) -> tuple[Tensor, Grid]:
-        """``x``: normalised tokens ``(B, cls + t*h*w, dim)``; returns tokens and the q grid."""
-        q, k, v = self.prepare(x, thw)
-        gathered = self.remember(memory, k, v, self.output_grids(thw)[1])
-        return self.attend(q, k, v, thw, gathered), self.output_grids(thw)[0]
-
-    # ------------------------------------------------------------------ helpers
-    def _merge_heads(self, x: Tensor) -> Tensor:
-        B, heads, N, c = x.shape
-        return x.transpose(1, 2).reshape(B, N, heads * c)
-
-    def _split_heads(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
+        q = split_heads(self.q(merge_heads(q)), self.num_heads)
+        return q, merge_heads(k), merge_heads(v)
 
     def _rel_pos(self, q_thw: Grid, kv_thw: Grid, mem_thw: Grid | None) -> RelPos | None:
         tables: dict[str, Tensor] = {}
@@ -299,14 +316,7 @@ class MemoryPoolingAttention(OpAttention):
         return RelPos(**tables, mem_t_stride=self.compress_stride[0], reference_nonsquare=True)
 
 
-def _pooled_grid(pool: nn.Module | None, thw: Sequence[int]) -> Grid:
-    if pool is None:
-        return _triple(thw)
-    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in
-                 zip(thw, pool.kernel_size, pool.stride, pool.padding))  # type: ignore[return-value]
-
-
-class BoxMemoryAttention(OpAttention):
+class BoxMemoryAttention(MemoryAttention):
     """MeMViT's attention over the boxes of a clip and the boxes of earlier clips (AVA head).
 
     The input is the LayerNorm-ed box features padded to ``S`` slots ``(B, S, dim)``; there is
@@ -322,7 +332,7 @@ class BoxMemoryAttention(OpAttention):
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, drop_attn_rate: float = 0.0,
                  drop_qkv_rate: float = 0.0, dropout_rate: float = 0.0, memory: bool = True,
                  mask_padding: bool = False, memory_name: str = "") -> None:
-        super().__init__()
+        super().__init__(memory_name, memory)
         self.dim, self.num_heads = dim, num_heads
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.k = nn.Linear(dim, dim, bias=qkv_bias)
@@ -331,36 +341,25 @@ class BoxMemoryAttention(OpAttention):
         self.proj_drop = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
         self.qkv_drop = nn.Dropout(drop_qkv_rate) if drop_qkv_rate > 0 else nn.Identity()
         self.drop_attn_rate = drop_attn_rate
-        self.attend_memory = memory
         self.mask_padding = mask_padding
-        self.memory_name = memory_name
-
-    def _split_heads(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)
 
     def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
                 key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
         """``x``: ``(B, S, dim)`` normalised slots; ``key_valid``: ``(B, S)`` True for real boxes."""
         B, S, C = x.shape
-        gathered = GatheredMemory([], [])
-        if memory is not None and self.attend_memory:
-            gathered = memory.update(self.memory_name, x, x, (1, 1, S), False, attend=True, valid=key_valid)
-        entries = gathered.entries
-        q = self.qkv_drop(self._split_heads(self.q(x)))
-        k = self.qkv_drop(self._split_heads(self.k(torch.cat([e.k for e in entries] + [x], dim=1))))
-        v = self.qkv_drop(self._split_heads(self.v(torch.cat([e.v for e in entries] + [x], dim=1))))
-        sizes = [e.k.shape[1] for e in entries] + [S]
-        valid = [e.valid if self.mask_padding else None for e in entries]
-        valid.append(key_valid if self.mask_padding else None)
-        mask = _key_mask(list(zip(sizes, gathered.row_ok + [None], valid)), B, x.device)
+        gathered = self.read_write_memory(memory, x, x, (1, 1, S), False, valid=key_valid)
+        q = self.qkv_drop(split_heads(self.q(x), self.num_heads))
+        segments, mask = memory_key_values(
+            gathered, x, x, (1, 1, S), False,
+            to_heads_k=lambda t: self.qkv_drop(split_heads(self.k(t), self.num_heads)),
+            to_heads_v=lambda t: self.qkv_drop(split_heads(self.v(t), self.num_heads)),
+            valid=key_valid, mask_padding=self.mask_padding)
         if self.training and self.drop_attn_rate > 0:
             # Dropout on the attention probabilities: the op has none, torch's SDPA does.
+            k = torch.cat([s.k for s in segments], dim=2)
+            v = torch.cat([s.v for s in segments], dim=2)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.drop_attn_rate) + q
         else:
-            segments = [KVSegment(ks, vs, (1, 1, n), False) for ks, vs, n in
-                        zip(k.split(sizes, dim=2), v.split(sizes, dim=2), sizes)]
             out = memory_pooling_attention(q, (1, 1, S), segments, q_has_cls=False, rel_pos=None, residual=True,
                                            attn_mask=mask, implementation=self.implementation)
-        out = out.transpose(1, 2).reshape(B, S, C)
-        return self.proj_drop(self.proj(out)), _triple(thw)
+        return self.proj_drop(self.proj(merge_heads(out))), triple(thw)

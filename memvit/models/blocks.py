@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from pytorchvideo.layers.attention import Mlp
 from pytorchvideo.layers.drop_path import DropPath
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from .attention import BoxMemoryAttention, Grid, MemoryPoolingAttention, attention_pool
+from .attention import Grid, MemoryAttention, attention_pool
 from .memory import MemoryStep
 
 
@@ -28,7 +26,7 @@ class MemoryMultiScaleBlock(nn.Module):
 
     Args:
         dim, dim_out: channels in / out (the attention maps dim -> dim_out).
-        attn: a :class:`MemoryPoolingAttention` or :class:`BoxMemoryAttention`.
+        attn: a :class:`MemoryAttention` (pooling or box attention); the block calls it once.
         mlp_ratio: MLP hidden size / dim_out.
         dropout_rate: MLP dropout (after the activation and after fc2).
         droppath_rate: stochastic depth of both residual branches.
@@ -36,18 +34,19 @@ class MemoryMultiScaleBlock(nn.Module):
             ``s + 1`` (where ``s > 1``) and this stride. ``None`` for box blocks.
         has_cls_embed: whether tokens start with a cls token (never pooled).
         act_checkpoint: recompute the block's activations in backward (activation
-            checkpointing). The memory update runs once, outside the recomputed parts.
+            checkpointing): the attention's pooling and attention (around its memory update,
+            which runs once) and the MLP.
     """
 
-    def __init__(self, dim: int, dim_out: int, attn: nn.Module, mlp_ratio: float = 4.0, dropout_rate: float = 0.0,
+    def __init__(self, dim: int, dim_out: int, attn: MemoryAttention, mlp_ratio: float = 4.0, dropout_rate: float = 0.0,
                  droppath_rate: float = 0.0, stride_q: Sequence[int] | None = (1, 1, 1),
                  has_cls_embed: bool = True, norm_eps: float = 1e-6, act_checkpoint: bool = False) -> None:
         super().__init__()
         self.dim, self.dim_out = dim, dim_out
         self.has_cls_embed = has_cls_embed
-        self.act_checkpoint = act_checkpoint
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = attn
+        self.act_checkpoint = act_checkpoint
         self.drop_path = DropPath(droppath_rate) if droppath_rate > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim_out, eps=norm_eps)
         self.mlp = Mlp(in_features=dim_out, hidden_features=int(dim_out * mlp_ratio), out_features=dim_out,
@@ -59,37 +58,24 @@ class MemoryMultiScaleBlock(nn.Module):
             kernel = [s + 1 if s > 1 else s for s in stride_q]
             self.pool_skip = nn.MaxPool3d(kernel, list(stride_q), [k // 2 for k in kernel], ceil_mode=False)
 
-    def _residual(self, x: Tensor, x_norm: Tensor, x_block: Tensor, thw: Sequence[int]) -> Tensor:
-        skip = self.proj(x_norm) if self.dim != self.dim_out else x
-        skip, _ = attention_pool(skip, self.pool_skip, thw, self.has_cls_embed)
-        x = skip + self.drop_path(x_block)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    @property
+    def act_checkpoint(self) -> bool:
+        return self.attn.act_checkpoint
+
+    @act_checkpoint.setter
+    def act_checkpoint(self, enabled: bool) -> None:
+        # The attention checkpoints its own parts around the memory update; the block its MLP.
+        self.attn.act_checkpoint = bool(enabled)
 
     def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
                 key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
         """Tokens ``(B, N, dim)`` on grid ``thw`` -> tokens ``(B, N', dim_out)`` and their grid."""
-        if isinstance(self.attn, BoxMemoryAttention):
-            x_norm = self.norm1(x)
-            x_block, grid = self.attn(x_norm, thw, memory, key_valid)
-            return self._residual(x, x_norm, x_block, thw), grid
-        attn: MemoryPoolingAttention = self.attn
-        if not (self.act_checkpoint and self.training and torch.is_grad_enabled()):
-            x_norm = self.norm1(x)
-            q, k, v = attn.prepare(x_norm, thw)
-            x_block = attn.attend(q, k, v, thw, attn.remember(memory, k, v, attn.output_grids(thw)[1]))
-            return self._residual(x, x_norm, x_block, thw), attn.output_grids(thw)[0]
+        x_norm = self.norm1(x)
+        x_block, grid = self.attn(x_norm, thw, memory, key_valid)
+        skip = self.proj(x_norm) if self.dim != self.dim_out else x
+        skip, _ = attention_pool(skip, self.pool_skip, thw, self.has_cls_embed)
+        x = skip + self.drop_path(x_block)
+        return x + self.drop_path(self.attn.checkpointed(self._mlp, x)), grid
 
-        # Activation checkpointing: the pure parts are recomputed in backward; the memory update
-        # (a side effect) runs once between them and its tensors enter the second part as inputs.
-        def pool(x: Tensor) -> tuple[Tensor, ...]:
-            x_norm = self.norm1(x)
-            return (x_norm, *attn.prepare(x_norm, thw))
-
-        x_norm, q, k, v = checkpoint(pool, x, use_reentrant=False)
-        gathered = attn.remember(memory, k, v, attn.output_grids(thw)[1])
-
-        def rest(x: Tensor, x_norm: Tensor, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-            return self._residual(x, x_norm, attn.attend(q, k, v, thw, gathered), thw)
-
-        out = checkpoint(rest, x, x_norm, q, k, v, use_reentrant=False)
-        return out, attn.output_grids(thw)[0]
+    def _mlp(self, x: Tensor) -> Tensor:
+        return self.mlp(self.norm2(x))

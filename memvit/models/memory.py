@@ -27,11 +27,14 @@ The rules reproduce the reference (facebookresearch/MeMViT):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
+
+from memvit_ext import KVSegment
 
 ISOLATION_MODES = ("zero", "mask")
 
@@ -75,6 +78,12 @@ class MemoryEntry:
     def rows(self, index: Tensor) -> MemoryEntry:
         return replace(self, k=self.k[index], v=self.v[index],
                        valid=None if self.valid is None else self.valid[index])
+
+    def to(self, dtype: torch.dtype) -> MemoryEntry:
+        """The clip in another floating dtype (memory is read in the current step's dtype)."""
+        if self.k.dtype == dtype:
+            return self
+        return replace(self, k=self.k.to(dtype), v=self.v.to(dtype))
 
 
 @dataclass
@@ -258,6 +267,9 @@ class MemoryStep:
         graph for this step only (the stored copy is detached).
         """
         entries = self.state.layers[name].entries
+        # Clips cached under another precision (e.g. bf16 autocast, then an fp32 step) are read
+        # in this step's compute dtype: the compression conv and the projections need it.
+        entries[:] = [e.to(k.dtype) for e in entries]
         entries.append(MemoryEntry(k.detach(), v.detach(), tuple(int(x) for x in thw), has_cls,
                                    valid=None if valid is None else valid.detach()))
         fresh: MemoryEntry | None = None
@@ -292,3 +304,70 @@ class MemoryStep:
     def abort(self) -> None:
         """Restore the memory as it was before the step (the forward raised)."""
         self.state.set_state(self._saved)
+
+
+@contextmanager
+def memory_step(state: MemoryState | None, video_ids: Sequence[Hashable] | Tensor | None,
+                batch: int, device: torch.device) -> Iterator[MemoryStep | None]:
+    """One forward of a memory model: ``with memory_step(...) as step: out = run(step)``.
+
+    Yields ``None`` (memory neither read nor written) without a state or without ``video_ids``.
+    The step is finished when the body returns and aborted (memory restored) when it raises.
+    """
+    if state is None or video_ids is None:
+        yield None
+        return
+    ids = tuple(video_ids.tolist()) if isinstance(video_ids, Tensor) else tuple(video_ids)
+    if len(ids) != batch:
+        raise ValueError(f"video_ids has {len(ids)} ids for a batch of {batch} clips (one id per row)")
+    step = state.begin_step(ids, device)
+    try:
+        yield step
+    except BaseException:
+        step.abort()
+        raise
+    step.finish()
+
+
+def memory_key_values(memory: GatheredMemory, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, *,
+                      to_heads_k: Callable[[Tensor], Tensor], to_heads_v: Callable[[Tensor], Tensor],
+                      valid: Tensor | None = None,
+                      mask_padding: bool = False) -> tuple[list[KVSegment], Tensor | None]:
+    """The op's inputs for ``[attended memory clips..., current clip]``: segments and key mask.
+
+    ``k``/``v`` are the current clip's cached form ``(B, tokens, C)`` on grid ``thw``;
+    ``to_heads_k``/``to_heads_v`` map ``(B, N, C)`` to ``(B, heads, N, head_dim)`` (projection,
+    head split, dropout) and run once on the concatenation of all clips. The mask (True =
+    attend) excludes other-video clips under ``isolation="mask"`` and, with ``mask_padding``,
+    the padded slots marked False in ``valid`` (current clip) and in the cached clips.
+    """
+    entries = memory.entries
+    sizes = [e.k.shape[1] for e in entries] + [k.shape[1]]
+    keys = to_heads_k(torch.cat([e.k for e in entries] + [k], dim=1) if entries else k)
+    values = to_heads_v(torch.cat([e.v for e in entries] + [v], dim=1) if entries else v)
+    grids = [e.thw for e in entries] + [tuple(int(x) for x in thw)]
+    cls = [e.has_cls for e in entries] + [has_cls]
+    segments = [KVSegment(ks, vs, g, c) for ks, vs, g, c in
+                zip(keys.split(sizes, dim=2), values.split(sizes, dim=2), grids, cls)]
+    valids = [e.valid for e in entries] + [valid] if mask_padding else [None] * len(sizes)
+    mask = _key_mask(sizes, memory.row_ok + [None], valids, k.shape[0], k.device)
+    return segments, mask
+
+
+def _key_mask(sizes: Sequence[int], row_ok: Sequence[Tensor | None], valid: Sequence[Tensor | None],
+              batch: int, device: torch.device) -> Tensor | None:
+    """``(B, 1, 1, keys)`` bool mask (True = attend) from per-segment row and token validity."""
+    if all(ok is None and val is None for ok, val in zip(row_ok, valid)):
+        return None
+    cols = []
+    for n, ok, val in zip(sizes, row_ok, valid):
+        m = torch.ones(batch, n, dtype=torch.bool, device=device)
+        if ok is not None:
+            m = m & ok[:, None]
+        if val is not None:
+            m = m & val
+        cols.append(m)
+    mask = torch.cat(cols, dim=1)
+    # A row with no key left attends to every key (only happens for padded box slots).
+    mask = mask | ~mask.any(dim=1, keepdim=True)
+    return mask[:, None, None, :]

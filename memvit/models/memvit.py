@@ -14,10 +14,10 @@ from collections.abc import Hashable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .attention import IMPLEMENTATIONS, BoxMemoryAttention, MemoryPoolingAttention, OpAttention
+from .attention import IMPLEMENTATIONS, BoxMemoryAttention, MemoryAttention, MemoryPoolingAttention
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
-from .memory import MemoryState, MemoryStep, parse_sampler
+from .memory import MemoryState, MemoryStep, memory_step, parse_sampler
 from .stem import PatchEmbed
 
 Triple = Sequence[int]
@@ -70,25 +70,9 @@ class MeMViT(nn.Module):
             x = x[0]
         if self.is_detection and boxes is None:
             raise ValueError("the AVA model needs boxes: a (K, 5) tensor [batch index, x1, y1, x2, y2]")
-        step = self.begin_memory_step(x, video_ids, memory)
-        try:
-            out = self._forward(x, step, boxes)
-        except BaseException:
-            if step is not None:
-                step.abort()
-            raise
-        if step is not None:
-            step.finish()
-        return out
-
-    def begin_memory_step(self, x: Tensor, video_ids, memory: MemoryState | None) -> MemoryStep | None:
         state = memory if memory is not None else self.memory
-        if state is None or video_ids is None:
-            return None
-        ids = tuple(video_ids.tolist()) if isinstance(video_ids, Tensor) else tuple(video_ids)
-        if len(ids) != x.shape[0]:
-            raise ValueError(f"video_ids has {len(ids)} ids for a batch of {x.shape[0]} clips (one id per row)")
-        return state.begin_step(ids, x.device)
+        with memory_step(state, video_ids, x.shape[0], x.device) as step:
+            return self._forward(x, step, boxes)
 
     def forward_features(self, x: Tensor, memory: MemoryStep | None = None) -> tuple[Tensor, tuple[int, int, int]]:
         """Backbone: clip -> normalised tokens ``(B, cls + t*h*w, C)`` and the final grid.
@@ -130,7 +114,7 @@ def set_attention_implementation(model: nn.Module, implementation: str) -> None:
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
     for module in model.modules():
-        if isinstance(module, OpAttention):
+        if isinstance(module, MemoryAttention):
             module.implementation = implementation
 
 
@@ -139,10 +123,10 @@ class attention_implementation:  # noqa: N801  (a context manager, named like to
 
     def __init__(self, model: nn.Module, implementation: str) -> None:
         self.model, self.implementation = model, implementation
-        self.saved: list[tuple[OpAttention, str]] = []
+        self.saved: list[tuple[MemoryAttention, str]] = []
 
     def __enter__(self) -> nn.Module:
-        self.saved = [(m, m.implementation) for m in self.model.modules() if isinstance(m, OpAttention)]
+        self.saved = [(m, m.implementation) for m in self.model.modules() if isinstance(m, MemoryAttention)]
         set_attention_implementation(self.model, self.implementation)
         return self.model
 
@@ -177,8 +161,8 @@ def _init_weights(module: nn.Module) -> None:
 def create_memvit(
     *,
     # input and stem
-    spatial_size: int = 224,
-    temporal_size: int = 16,
+    spatial_size: int,
+    temporal_size: int,
     in_channels: int = 3,
     patch_embed_dim: int = 96,
     conv_patch_embed_kernel: Triple = (3, 7, 7),
@@ -191,13 +175,13 @@ def create_memvit(
     mlp_ratio: float = 4.0,
     qkv_bias: bool = True,
     dropout_rate_block: float = 0.0,
-    droppath_rate_block: float = 0.4,
+    droppath_rate_block: float = 0.0,
     norm_eps: float = 1e-6,
-    embed_dim_mul: Sequence[Sequence[float]] | None = ((1, 2.0), (3, 2.0), (14, 2.0)),
-    atten_head_mul: Sequence[Sequence[float]] | None = ((1, 2.0), (3, 2.0), (14, 2.0)),
+    embed_dim_mul: Sequence[Sequence[float]] | None = None,
+    atten_head_mul: Sequence[Sequence[float]] | None = None,
     pool_q_stride_size: Sequence[Sequence[int]] | None = None,
     pool_kv_stride_size: Sequence[Sequence[int]] | None = None,
-    pool_kv_stride_adaptive: Triple | None = (1, 8, 8),
+    pool_kv_stride_adaptive: Triple | None = None,
     pool_kvq_kernel: Triple | None = (3, 3, 3),
     rel_pos_spatial: bool = True,
     rel_pos_temporal: bool = True,
@@ -205,32 +189,35 @@ def create_memvit(
     act_checkpoint: bool = False,
     # memory
     memory: bool = True,
-    attn_max_len: int = 3,
-    memory_sampler: str = "gap2",
-    memory_exclude_layers: Sequence[int] = (1, 3, 5, 7, 9, 11, 13, 15),
-    compress_kernel: Triple | None = (7, 3, 3),
-    compress_stride: Triple = (4, 2, 2),
+    attn_max_len: int = 2,
+    memory_sampler: str = "all",
+    memory_exclude_layers: Sequence[int] = (),
+    compress_kernel: Triple | None = None,
+    compress_stride: Triple = (1, 1, 1),
     memory_isolation: str = "zero",
     # head
-    head: str | None = "ava",
-    num_classes: int = 80,
+    head: str | None = "kinetics",
+    num_classes: int = 400,
     head_dropout_rate: float = 0.5,
     head_activation: str | None = None,
     # AVA head
     roi_resolution: int = 7,
-    spatial_scale_factor: float = 32,
+    spatial_scale_factor: float | None = None,
     roi_aligned: bool = True,
-    box_depth: int = 1,
-    box_drop_attn_rate: float = 0.5,
-    box_drop_qkv_rate: float = 0.3,
-    box_dropout_rate: float = 0.3,
-    box_droppath_rate: float = 0.1,
+    box_depth: int = 0,
+    box_drop_attn_rate: float = 0.0,
+    box_drop_qkv_rate: float = 0.0,
+    box_dropout_rate: float = 0.0,
+    box_droppath_rate: float = 0.0,
     max_boxes: int = 100,
     mask_padded_boxes: bool = False,
 ) -> MeMViT:
     """Build a MeMViT (MViTv2 pool-first backbone + memory) with explicit arguments.
 
-    The defaults are MeMViT-16 16x4 for AVA. Stage layout follows MViT's conventions:
+    The defaults are generic (one stage, no k/v pooling, one uncompressed memory clip, a
+    classifier); the released architectures are the presets :data:`MEMVIT_16_16X4` and
+    :data:`MEMVIT_24_32X3` (``create_memvit(**MEMVIT_16_16X4, ...)``, or the builders
+    :func:`memvit_16_16x4` / :func:`memvit_24_32x3`). Stage layout follows MViT's conventions:
 
     * ``embed_dim_mul`` / ``atten_head_mul``: ``[block, factor]``; channels and heads grow at
       these blocks, inside attention (the skip path gets a Linear).
@@ -249,7 +236,8 @@ def create_memvit(
     reference; ``"mask"``: other-video memory masked out of attention).
 
     Heads: ``head="kinetics"`` (cls token -> dropout -> Linear, softmax in eval), ``"ava"``
-    (RoIAlign head with ``box_depth`` box-memory blocks, sigmoid) or None (features).
+    (RoIAlign head with ``box_depth`` box-memory blocks, sigmoid) or None (features). The RoI
+    scale is ``1 / spatial_scale_factor``, by default the network's total spatial stride.
     ``mask_padded_boxes`` masks the empty box slots (the reference attends them).
     """
     if head not in ("ava", "kinetics", None):
@@ -287,6 +275,7 @@ def create_memvit(
     input_size = [temporal_size // conv_patch_embed_stride[0], spatial_size // conv_patch_embed_stride[1],
                   spatial_size // conv_patch_embed_stride[2]]
     exclude = {int(i) for i in memory_exclude_layers}
+    feature_stride = int(conv_patch_embed_stride[1])  # input pixels per token of the last map
     blocks = nn.ModuleList()
     dim, heads = patch_embed_dim, num_heads
     memory_layers = []
@@ -308,6 +297,7 @@ def create_memvit(
         blocks.append(MemoryMultiScaleBlock(dim, dim_out, attn, mlp_ratio, dropout_rate_block, drop_path[i], sq,
                                             cls_embed_on, norm_eps, act_checkpoint))
         input_size = [size // s for size, s in zip(input_size, sq)]
+        feature_stride *= sq[1]
         dim = dim_out
 
     box_blocks = nn.ModuleList()
@@ -325,8 +315,8 @@ def create_memvit(
     if head == "kinetics":
         head_module = ClassificationHead(dim, num_classes, head_dropout_rate, head_activation or "softmax")
     elif head == "ava":
-        head_module = RoIHead(dim, num_classes, roi_resolution, spatial_scale_factor, roi_aligned, head_dropout_rate,
-                              head_activation or "sigmoid")
+        head_module = RoIHead(dim, num_classes, roi_resolution, spatial_scale_factor or feature_stride, roi_aligned,
+                              head_dropout_rate, head_activation or "sigmoid")
     state = MemoryState(memory_layers, attn_max_len, memory_sampler, memory_isolation) if memory else None
     model = MeMViT(patch_embed=patch_embed, embed_dim=patch_embed_dim, cls_embed_on=cls_embed_on, blocks=blocks,
                    norm=nn.LayerNorm(dim, eps=norm_eps), head=head_module, box_blocks=box_blocks, memory=state,
@@ -337,16 +327,25 @@ def create_memvit(
     return model
 
 
+# The released architectures: every argument in which MeMViT-16 / MeMViT-24 differ from the
+# builder's generic defaults. These dicts are the one statement of each model: the builders
+# below, the YAML configs (MODEL.PRESET) and the test shapes all read them.
+_MEMVIT_COMMON = dict(
+    spatial_size=224, pool_kv_stride_adaptive=(1, 8, 8), pool_kvq_kernel=(3, 3, 3), droppath_rate_block=0.4,
+    attn_max_len=3, compress_kernel=(7, 3, 3), compress_stride=(4, 2, 2), spatial_scale_factor=32,
+    box_depth=1, box_drop_attn_rate=0.5, box_drop_qkv_rate=0.3, box_dropout_rate=0.3, box_droppath_rate=0.1,
+)
 MEMVIT_16_16X4 = dict(
-    spatial_size=224, temporal_size=16, depth=16,
+    _MEMVIT_COMMON, temporal_size=16, depth=16,
     embed_dim_mul=((1, 2.0), (3, 2.0), (14, 2.0)), atten_head_mul=((1, 2.0), (3, 2.0), (14, 2.0)),
     memory_sampler="gap2", memory_exclude_layers=tuple(range(1, 16, 2)),
 )
 MEMVIT_24_32X3 = dict(
-    spatial_size=224, temporal_size=32, depth=24,
+    _MEMVIT_COMMON, temporal_size=32, depth=24,
     embed_dim_mul=((2, 2.0), (5, 2.0), (21, 2.0)), atten_head_mul=((2, 2.0), (5, 2.0), (21, 2.0)),
-    memory_sampler="gap3", memory_exclude_layers=tuple(range(1, 48, 2)),
+    memory_sampler="gap3", memory_exclude_layers=tuple(range(1, 24, 2)),
 )
+PRESETS = {"memvit_16_16x4": MEMVIT_16_16X4, "memvit_24_32x3": MEMVIT_24_32X3}
 
 
 def _released(arch: dict, head: str, num_classes: int | None, kwargs: dict) -> MeMViT:

@@ -1,18 +1,15 @@
 // Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 //
-// The CUDA kernels and their host code (host_impl.h) run on CPU tensors through the emulator:
-// a test-only extension (tests/test_kernels_cuda.py builds it with
-// torch.utils.cpp_extension.load) that checks the kernels' results where there is no GPU.
-// Compiled with MEMVIT_CUDA_EMULATION.
+// The CUDA kernels, their launchers (the *.cu files and launch.cpp, compiled as C++) and their
+// host code (host_impl.h) run on CPU tensors through the emulator: a test-only extension
+// (tests/test_kernels_cuda.py builds it with torch.utils.cpp_extension.load) that checks the
+// kernels' results where there is no GPU. Compiled with MEMVIT_CUDA_EMULATION.
 
 #include <torch/extension.h>
 
-#include "cuda/aux.cuh"
-#include "cuda/bwd_dkdv_tc.cuh"
-#include "cuda/bwd_dq_tc.cuh"
-#include "cuda/fwd_tc.cuh"
+#include "cuda/emu/emulator.h"
 #include "cuda/host_impl.h"
-#include "cuda/simt.cuh"
+#include "cuda/launch.h"
 
 namespace memvit {
 namespace cuda {
@@ -20,46 +17,13 @@ namespace {
 
 DeviceLimits g_limits{132, 227 * 1024, 8};
 
-template <typename T>
-void run_t(Kernel kernel, int d, const Params& p, long long grid, size_t smem) {
-  auto go = [&](int threads, auto fn) { emu::launch(grid, threads, smem, [&] { fn(p); }); };
-  if constexpr (!std::is_same<T, float>::value) {
-    switch (kernel) {
-      case Kernel::kFwdTc:
-        if (d == 64) return go(FwdTc::kThreads, fwd_tc_kernel<T, 64>);
-        if (d == 96) return go(FwdTc::kThreads, fwd_tc_kernel<T, 96>);
-        return go(FwdTc::kThreads, fwd_tc_kernel<T, 128>);
-      case Kernel::kDqTc:
-        if (d == 64) return go(DqTc::kThreads, dq_tc_kernel<T, 64>);
-        if (d == 96) return go(DqTc::kThreads, dq_tc_kernel<T, 96>);
-        return go(DqTc::kThreads, dq_tc_kernel<T, 128>);
-      case Kernel::kDkvTc:
-        if (d == 64) return go(DkvTc::kThreads, dkdv_tc_kernel<T, 64>);
-        if (d == 96) return go(DkvTc::kThreads, dkdv_tc_kernel<T, 96>);
-        return go(DkvTc::kThreads, dkdv_tc_kernel<T, 128>);
-      case Kernel::kReduce: return go(kAuxThreads, dkdv_reduce_kernel<T>);
-      default: break;
-    }
-  }
-  switch (kernel) {
-    case Kernel::kFwdSimt: return go(Simt::kThreads, simt_fwd_kernel<T>);
-    case Kernel::kDqSimt: return go(Simt::kThreads, simt_dq_kernel<T>);
-    case Kernel::kDkvSimt: return go(Simt::kThreads, simt_dkdv_kernel<T>);
-    case Kernel::kPreprocess: return go(kAuxThreads, bwd_preprocess_kernel<T>);
-    default: TORCH_CHECK(false, "emulator: kernel ", int(kernel), " not available for this dtype");
-  }
-}
-
 struct EmuBackend {
   static DeviceLimits limits(const at::Tensor&) { return g_limits; }
   static void run(Kernel kernel, DType dtype, int d, const Params& p, long long grid, size_t smem, const at::Tensor&,
                   const char* what) {
     TORCH_CHECK(smem <= g_limits.smem_optin, "emulator: ", what, " asks for ", smem, " bytes of shared memory");
-    switch (dtype) {
-      case DType::kBFloat16: return run_t<bf16_t>(kernel, d, p, grid, smem);
-      case DType::kFloat16: return run_t<f16_t>(kernel, d, p, grid, smem);
-      case DType::kFloat32: return run_t<float>(kernel, d, p, grid, smem);
-    }
+    TORCH_CHECK(launch(kernel, dtype, d, p, grid, smem, nullptr) == cudaSuccess, "emulator: the kernel table has no ",
+                what, " kernel for ", dtype_name(dtype), " and head_dim ", d);
   }
 };
 
