@@ -141,7 +141,8 @@ def main() -> None:
         python_requires=">=3.10",
         install_requires=["torch>=2.5", "numpy"],
         extras_require={
-            "model": ["torchvision", "pytorchvideo>=0.1.5", "fvcore", "av", "tqdm", "pyyaml"],
+            "model": ["torchvision", "pytorchvideo>=0.1.5", "fvcore", "av", "tqdm", "pyyaml",
+                      "opencv-python-headless", "matplotlib", "tensorboard"],
             "test": ["pytest", "pytest-benchmark"],
         },
         ext_modules=get_extensions(),
