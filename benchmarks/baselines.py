@@ -1,5 +1,5 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Baselines the fused op is measured against, all taking the op's own inputs.
+"""Baselines the kernel op is measured against, all taking the op's own inputs.
 
 * ``eager``: the data flow of the reference MeMViT attention: logits over the concatenated
   keys, then the decomposed relative positions added slice by slice (one broadcast add per

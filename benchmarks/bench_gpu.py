@@ -1,5 +1,5 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""GPU benchmark of the fused op against its baselines on the real MeMViT layer shapes.
+"""GPU benchmark of the kernel op against its baselines on the real MeMViT layer shapes.
 
 Side by side in one process, batch 8, bf16, forward and forward+backward, on the memory
 layers of MeMViT-16 and MeMViT-24 (stage 1 to 4, two compressed memory segments):
@@ -8,9 +8,9 @@ layers of MeMViT-16 and MeMViT-24 (stage 1 to 4, two compressed memory segments)
   sdpa_mask   SDPA with the bias materialised as a (B, H, Nq, Nk) mask
   flex        FlexAttention (compiled) with a score_mod gathering the same per-query tables
   augqk_sdpa  the augmented-QK identity on stock SDPA
-  fused       memvit_ext.memory_pooling_attention(implementation="kernel"): the Python pre-pass
+  kernel       memvit_ext.memory_pooling_attention(implementation="kernel"): the Python pre-pass
               of the per-query tables + the CUDA kernels
-  kernel      the CUDA op alone (torch.ops.memvit_ext.pooling_attention on precomputed tables)
+  kernel_core the CUDA op alone (torch.ops.memvit_ext.pooling_attention on precomputed tables)
 
 Timing: CUDA events around each call, after warm-up, median of `--reps`; the L2 is flushed
 (a 256 MB write) before every timed call. Peak memory: max_memory_allocated above the inputs
@@ -38,11 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import baselines  # noqa: E402
+from memvit.models.shapes import preset_attention_problems  # noqa: E402
 from memvit_ext import memory_pooling_attention, query_rel_bias  # noqa: E402
-from memvit_ext.testing import AttentionProblem, leaves, make_inputs, memvit16_layers, memvit24_layers  # noqa: E402
+from memvit_ext.testing import AttentionProblem, leaves, make_inputs  # noqa: E402
 
-METHODS = ("eager", "sdpa_mask", "flex", "augqk_sdpa", "fused", "kernel")
-TARGETS = {  # fused vs baseline: (forward, forward+backward) minimum speed-ups, None = no target
+METHODS = ("eager", "sdpa_mask", "flex", "augqk_sdpa", "kernel", "kernel_core")
+TARGETS = {  # kernel vs baseline: (forward, forward+backward) minimum speed-ups, None = no target
     "eager": (5.0, 4.0),
     "sdpa_mask": (1.5, 1.5),
     "flex": (None, 1.2),
@@ -53,7 +54,8 @@ TARGETS = {  # fused vs baseline: (forward, forward+backward) minimum speed-ups,
 def memory_layers() -> list[tuple[str, AttentionProblem]]:
     """The distinct memory-layer shapes of each model (stage 1 to 4), first layer of each."""
     out = []
-    for model, layers in (("MeMViT-16", memvit16_layers()), ("MeMViT-24", memvit24_layers())):
+    for model, layers in (("MeMViT-16", preset_attention_problems("memvit_16_16x4")),
+                          ("MeMViT-24", preset_attention_problems("memvit_24_32x3"))):
         seen = set()
         for layer in layers:
             key = (layer.heads, layer.q_thw, layer.kv_thw, layer.mem_thw)
@@ -63,8 +65,8 @@ def memory_layers() -> list[tuple[str, AttentionProblem]]:
     return out
 
 
-def fused(q, q_thw, segments, rel_pos):
-    return memory_pooling_attention(q, q_thw, segments, rel_pos=rel_pos, implementation="kernel")
+def kernel(q, q_thw, segments, rel_pos):
+    return memory_pooling_attention(q, q_thw, segments, rel_pos=rel_pos, implementation="kernel_core")
 
 
 class KernelOnly:
@@ -87,9 +89,9 @@ class KernelOnly:
 
 
 def method_fn(name: str, inputs: dict):
-    if name == "fused":
-        return fused
     if name == "kernel":
+        return kernel
+    if name == "kernel_core":
         return KernelOnly(inputs)
     return getattr(baselines, name)
 
@@ -166,10 +168,10 @@ def device_info() -> dict:
 
 
 def accuracy(inputs: dict) -> float:
-    """Relative error of the fused forward against eager in float32 (sanity check per shape)."""
+    """Relative error of the kernel forward against eager in float32 (sanity check per shape)."""
     args = detached(inputs)
     with torch.no_grad():
-        out = fused(*args).float()
+        out = kernel(*args).float()
         f32 = [args[0].float(), args[1],
                [type(s)(s.k.float(), s.v.float(), s.thw, s.has_cls) for s in args[2]],
                type(args[3])(*(t.float() if t is not None else None for t in args[3].tables()),
@@ -194,8 +196,8 @@ def run_benchmark(args) -> dict:
         for mode in ("fwd", "fwdbwd"):
             for name in args.methods:
                 over = time.time() - t_start > args.budget_s
-                row = dict(shape, method=name, mode=mode, fused_vs_eager_fp32_err=err)
-                if over and name != "fused":
+                row = dict(shape, method=name, mode=mode, kernel_vs_eager_fp32_err=err)
+                if over and name != "kernel":
                     row["skipped"] = "time budget"
                     rows.append(row)
                     continue
@@ -216,14 +218,14 @@ def run_benchmark(args) -> dict:
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """Per (shape, mode): fused speed-up and memory ratio against each baseline."""
+    """Per (shape, mode): kernel speed-up and memory ratio against each baseline."""
     table = {}
     for r in rows:
         table.setdefault((r["model"], r["layer"], r["mode"]), {})[r["method"]] = r
     out = []
     for (model, layer, mode), methods in table.items():
-        f = methods.get("fused", {})
-        entry = dict(model=model, layer=layer, mode=mode, fused_ms=f.get("ms"), fused_tflops=f.get("tflops"))
+        f = methods.get("kernel", {})
+        entry = dict(model=model, layer=layer, mode=mode, kernel_ms=f.get("ms"), kernel_tflops=f.get("tflops"))
         for base in ("eager", "sdpa_mask", "flex", "augqk_sdpa"):
             b = methods.get(base, {})
             if f.get("ms") and b.get("ms"):
@@ -253,7 +255,7 @@ def markdown(result: dict) -> str:
     for mode in ("fwd", "fwdbwd"):
         lines += [f"## {'forward' if mode == 'fwd' else 'forward + backward'}", "",
                   "| model | layer | H | Nq | Nk | " + " | ".join(f"{m} ms" for m in METHODS)
-                  + " | fused TFLOP/s | kernel TFLOP/s | fused peak MB | eager peak MB |",
+                  + " | kernel TFLOP/s | kernel_core TFLOP/s | kernel peak MB | eager peak MB |",
                   "|---|---|---|---|---|" + "---|" * (len(METHODS) + 4)]
         keys = []
         for r in rows:
@@ -266,12 +268,12 @@ def markdown(result: dict) -> str:
                      ("err" if "error" in by.get(m, {}) else "skip") for m in METHODS]
             lines.append(f"| {model} | {layer} | {any_row['heads']} | {any_row['nq']} | {any_row['nk']} | "
                          + " | ".join(cells)
-                         + f" | {fmt(by.get('fused', {}).get('tflops'), '.1f')} | "
+                         + f" | {fmt(by.get('kernel', {}).get('tflops'), '.1f')} | "
                          f"{fmt(by.get('kernel', {}).get('tflops'), '.1f')} | "
-                         f"{fmt(by.get('fused', {}).get('peak_mb'), '.0f')} | "
+                         f"{fmt(by.get('kernel', {}).get('peak_mb'), '.0f')} | "
                          f"{fmt(by.get('eager', {}).get('peak_mb'), '.0f')} |")
         lines.append("")
-    lines += ["## fused speed-up (x) and memory ratio against each baseline", "",
+    lines += ["## kernel speed-up (x) and memory ratio against each baseline", "",
               "| model | layer | mode | x eager | x sdpa_mask | x flex | x augqk | mem / eager |",
               "|---|---|---|---|---|---|---|---|"]
     for e in ratios(rows):
@@ -279,7 +281,7 @@ def markdown(result: dict) -> str:
                      f"{fmt(e.get('x_sdpa_mask'))} | {fmt(e.get('x_flex'))} | {fmt(e.get('x_augqk_sdpa'))} | "
                      f"{fmt(e.get('mem_vs_eager'))} |")
     lines += ["", "Targets (H100): fwd >= 5x and fwd+bwd >= 4x eager; >= 1.5x sdpa_mask; fwd+bwd >= 1.2x flex and "
-              "augqk; >= 150 TFLOP/s fwd on stage 1-2; fused peak <= 20% of eager's.", ""]
+              "augqk; >= 150 TFLOP/s fwd on stage 1-2; kernel peak <= 20% of eager's.", ""]
     errs = [r for r in rows if "error" in r]
     if errs:
         lines += ["Errors:", ""] + [f"- {r['model']} {r['layer']} {r['method']} {r['mode']}: {r['error']}"
@@ -288,10 +290,10 @@ def markdown(result: dict) -> str:
 
 
 def short_table(result: dict) -> str:
-    lines = ["model     layer  mode    fused ms  TFLOP/s  x eager  x sdpa  x flex  x augqk  mem/eager"]
+    lines = ["model     layer  mode    kernel ms  TFLOP/s  x eager  x sdpa  x flex  x augqk  mem/eager"]
     for e in ratios(result["rows"]):
-        lines.append(f"{e['model']:<9} {e['layer']:<6} {e['mode']:<7} {fmt(e['fused_ms'], '8.3f')} "
-                     f"{fmt(e['fused_tflops'], '8.1f')} {fmt(e.get('x_eager'), '8.2f')} "
+        lines.append(f"{e['model']:<9} {e['layer']:<6} {e['mode']:<7} {fmt(e['kernel_ms'], '8.3f')} "
+                     f"{fmt(e['kernel_tflops'], '8.1f')} {fmt(e.get('x_eager'), '8.2f')} "
                      f"{fmt(e.get('x_sdpa_mask'), '7.2f')} {fmt(e.get('x_flex'), '7.2f')} "
                      f"{fmt(e.get('x_augqk_sdpa'), '8.2f')} {fmt(e.get('mem_vs_eager'), '10.2f')}")
     return "\n".join(lines)
@@ -305,7 +307,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--models", default="all", choices=("all", "16", "24"))
     parser.add_argument("--budget-s", type=float, default=300.0,
-                        help="after this many seconds only the fused op is still measured")
+                        help="after this many seconds only the kernel op is still measured")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     if not torch.cuda.is_available():

@@ -9,32 +9,33 @@ from functools import cache
 import torch
 
 from benchmarks import baselines
+from memvit.models.shapes import preset_attention_problems
 from memvit_ext import memory_pooling_attention
-from memvit_ext.testing import AttentionProblem, distinct, leaves, make_inputs, memvit16_layers
+from memvit_ext.testing import AttentionProblem, distinct, leaves, make_inputs
 
 
-def fused(q, q_thw, segments, rel_pos):
+def kernel(q, q_thw, segments, rel_pos):
     return memory_pooling_attention(q, q_thw, segments, rel_pos=rel_pos, implementation="kernel")
 
 
-def fallback(q, q_thw, segments, rel_pos):
+def reference(q, q_thw, segments, rel_pos):
     return memory_pooling_attention(q, q_thw, segments, rel_pos=rel_pos, implementation="reference")
 
 
 METHODS = {
     "eager": baselines.eager,  # the reference's data flow: the baseline of the targets
-    "fallback": fallback,  # memvit_ext's PyTorch reference (augmented-QK, explicit)
+    "reference": reference,  # memvit_ext's PyTorch reference (augmented-QK, explicit)
     "augqk_sdpa": baselines.augqk_sdpa,
     "sdpa_mask": baselines.sdpa_mask,
     "flex": baselines.flex,  # forward only on CPU (no CPU backward in torch)
-    "fused": fused,
+    "kernel": kernel,
 }
 FORWARD_ONLY = {"flex"}
 
 
 @cache
 def cpu_shapes() -> tuple[AttentionProblem, ...]:
-    return tuple(distinct(memvit16_layers()))
+    return tuple(distinct(preset_attention_problems("memvit_16_16x4")))
 
 
 @dataclass

@@ -10,8 +10,8 @@ from collections import defaultdict
 
 import torch
 
-TARGETS = "fused vs eager over the 16 layers: fwd >= 2x, fwd+bwd >= 2.2x; every shape fwd >= 1.2x; " \
-          "fused faster than augmented-QK; saved-for-backward >= 4x less than eager"
+TARGETS = "kernel vs eager over the 16 layers: fwd >= 2x, fwd+bwd >= 2.2x; every shape fwd >= 1.2x; " \
+          "kernel faster than augmented-QK; saved-for-backward >= 4x less than eager"
 
 
 def _cpu_name() -> str:
@@ -34,14 +34,14 @@ def _summarise(rows: list[dict]) -> str:
              f"{torch.get_num_threads()} threads; {datetime.date.today().isoformat()}",
              f"Targets: {TARGETS}.", ""]
     for (batch, mode), shapes in sorted(by_key.items()):
-        methods = [m for m in ("eager", "fallback", "augqk_sdpa", "sdpa_mask", "flex", "fused")
+        methods = [m for m in ("eager", "reference", "augqk_sdpa", "sdpa_mask", "flex", "kernel")
                    if any(m in s for s in shapes.values())]
-        lines.append(f"### batch {batch}, {mode} (median ms; speed-up of fused; peak RSS growth MB)")
+        lines.append(f"### batch {batch}, {mode} (median ms; speed-up of kernel; peak RSS growth MB)")
         lines.append("")
-        head = "| shape | x | " + " | ".join(methods) + " | fused vs eager | vs fallback | vs augqk_sdpa | " \
-               "peak MB eager / fused"
+        head = "| shape | x | " + " | ".join(methods) + " | kernel vs eager | vs reference | vs augqk_sdpa | " \
+               "peak MB eager / kernel"
         if mode == "fwd+bwd":
-            head += " | saved MB eager / fused"
+            head += " | saved MB eager / kernel"
         head += " |"
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
         totals: dict = defaultdict(float)
@@ -54,23 +54,23 @@ def _summarise(rows: list[dict]) -> str:
                     totals[m] += result[m]["median"] * count
                 else:
                     cells.append("-")
-            fused = result.get("fused", {}).get("median")
+            kernel = result.get("kernel", {}).get("median")
 
-            def ratio(m, result=result, fused=fused):
-                return f"{result[m]['median'] / fused:.2f}x" if fused and m in result else "-"
-            peak = f"{result['eager']['peak_mb']:.0f} / {result['fused']['peak_mb']:.0f}" \
-                if "eager" in result and "fused" in result else "-"
+            def ratio(m, result=result, kernel=kernel):
+                return f"{result[m]['median'] / kernel:.2f}x" if kernel and m in result else "-"
+            peak = f"{result['eager']['peak_mb']:.0f} / {result['kernel']['peak_mb']:.0f}" \
+                if "eager" in result and "kernel" in result else "-"
             line = f"| {shape} | {count} | " + " | ".join(cells) + \
-                   f" | {ratio('eager')} | {ratio('fallback')} | {ratio('augqk_sdpa')} | {peak}"
+                   f" | {ratio('eager')} | {ratio('reference')} | {ratio('augqk_sdpa')} | {peak}"
             if mode == "fwd+bwd":
-                saved = (f"{result['eager']['saved_mb']:.1f} / {result['fused']['saved_mb']:.1f}"
-                         if "eager" in result and "fused" in result else "-")
+                saved = (f"{result['eager']['saved_mb']:.1f} / {result['kernel']['saved_mb']:.1f}"
+                         if "eager" in result and "kernel" in result else "-")
                 line += f" | {saved}"
             lines.append(line + " |")
-        if "fused" in totals:
+        if "kernel" in totals:
             cells = " | ".join(f"{totals[m] * 1e3:.0f}" for m in methods)
-            net = f"| **16 layers** | | {cells} | **{totals['eager'] / totals['fused']:.2f}x** | " \
-                  f"{totals['fallback'] / totals['fused']:.2f}x | {totals['augqk_sdpa'] / totals['fused']:.2f}x | |"
+            net = f"| **16 layers** | | {cells} | **{totals['eager'] / totals['kernel']:.2f}x** | " \
+                  f"{totals['reference'] / totals['kernel']:.2f}x | {totals['augqk_sdpa'] / totals['kernel']:.2f}x | |"
             lines.append(net + (" |" if mode == "fwd+bwd" else ""))
         lines.append("")
     return "\n".join(lines)

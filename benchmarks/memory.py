@@ -6,7 +6,7 @@ process started with glibc's mmap threshold lowered, so that freed buffers leave
 set at once and the high-water mark is the true peak of live memory, scratch buffers of the C++
 kernel included.
 
-    python -m benchmarks.memory --method fused --batch 1 --mode fwd   # JSON, one line per shape
+    python -m benchmarks.memory --method kernel --batch 1 --mode fwd   # JSON, one line per shape
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""CPU benchmark of the fused op against its baselines on the real MeMViT-16 layer shapes.
+"""CPU benchmark of the kernel op against its baselines on the real MeMViT-16 layer shapes.
 
     pytest benchmarks/test_op_cpu.py --benchmark-only          # ~15 min on 2 cores
 

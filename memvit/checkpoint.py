@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,16 +67,37 @@ class LoadReport:
 
 
 def read_checkpoint(path: str | os.PathLike, safe_globals: Sequence[Any] = ()) -> dict[str, Any]:
-    """Read a ``.pyth``/``.pt`` file with ``weights_only=True`` (plus the allow-listed types)."""
+    """Read a ``.pyth``/``.pt`` file with ``weights_only=True`` (plus the allow-listed types).
+
+    Raises :class:`CheckpointError` naming the file when it is missing, empty, truncated, not a
+    PyTorch checkpoint, or holds objects that weights-only loading refuses.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"{path} is empty (an interrupted download or save?)")
+    zipped = zipfile.is_zipfile(path)
+    if not zipped and head.startswith(b"PK"):
+        raise CheckpointError(f"{path} is truncated: a zip archive (torch.save's format) without its end; "
+                              "download or save it again")
+    if not zipped and head[:1] != b"\x80":  # neither torch.save's zip nor a (legacy) pickle
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     allowed = list(CHECKPOINT_SAFE_GLOBALS) + list(safe_globals)
     try:
         with torch.serialization.safe_globals(allowed):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):
+            raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint (unpickling failed)") from error
         raise CheckpointError(
             f"{path} holds objects that weights_only loading refuses ({error}). If the file is trusted, pass the "
             "named type(s) explicitly: read_checkpoint(path, safe_globals=[TheType]); nothing else is unpickled."
         ) from error
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint "
+                              f"({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, expected a dict")
     return checkpoint

@@ -1,44 +1,65 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""PySlowFast-style YAML configs: defaults, loading with ``KEY VALUE`` overrides, and the
-translation into :func:`memvit.models.create_memvit` arguments.
+"""PySlowFast-style YAML configs: defaults, loading with ``KEY VALUE`` overrides, presets, and
+the translation into :func:`memvit.models.create_memvit` arguments.
 
-Modules never read the config: :func:`model_kwargs` turns it into explicit arguments at the
-edge (the CLIs and, later, the training script). Key names are PySlowFast's/MeMViT's, so the
-released YAML files and the ``cfg`` text stored in their checkpoints read the same way; keys
-we added are marked below.
+* Key names and defaults are PySlowFast's/MeMViT's, so the reference's YAML files and the
+  ``cfg`` text stored in its checkpoints load unchanged. The defaults hold only keys memvit
+  reads; keys the reference defines for other models or features (:data:`REFERENCE_ONLY_KEYS`)
+  are accepted and reported once as ignored; any other key is an error naming the closest
+  valid key. Keys we added are marked "ours" below.
+* ``MODEL.PRESET`` (ours) names a released architecture (:data:`memvit.models.PRESETS`): its
+  model keys are filled in before the YAML's own values, so a config states only its recipe.
+* Modules never read the config: :func:`model_kwargs` turns it into explicit arguments at the
+  edge (the command-line tools).
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from fvcore.common.config import CfgNode
+from yacs.config import _check_and_coerce_cfg_value_type
+
+_decode_cfg_value = CfgNode._decode_cfg_value  # yacs: YAML strings such as "1e-6" are read as Python literals
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigError(KeyError):
+    """An unknown key or a value of the wrong type (names the key and where it came from)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
 
 
 def get_default_config() -> CfgNode:
-    """Every key the configs may set, with PySlowFast/MeMViT's defaults."""
+    """Every key memvit reads, with PySlowFast/MeMViT's defaults (data paths: our layout)."""
     c = CfgNode()
     c.NUM_GPUS = 1
     c.NUM_SHARDS = 1
     c.SHARD_ID = 0
-    c.RNG_SEED = 0
-    c.OUTPUT_DIR = "."
-    c.LOG_MODEL_INFO = False
+    c.RNG_SEED = 1
+    c.OUTPUT_DIR = "./tmp"
+    c.LOG_PERIOD = 10
+    c.LOG_MODEL_INFO = True
+    c.DIST_BACKEND = "nccl"
 
-    c.MEMVIT = CfgNode()
-    c.MEMVIT.ENABLE = False
-    c.MEMVIT.ATTN_MAX_LEN = 2
-    c.MEMVIT.SAMPLER = "all"
-    c.MEMVIT.EXCLUDE_LAYERS = []
-    c.MEMVIT.ISOLATION = "zero"  # ours: "zero" (reference) or "mask"
-    c.MEMVIT.MASK_PADDED_BOXES = False  # ours: mask empty box slots in the box block
-    c.MEMVIT.MAX_BOXES = 100  # ours: box slots per clip (the reference's fixed 100)
-    c.MEMVIT.COMPRESS = CfgNode()
-    c.MEMVIT.COMPRESS.ENABLE = False
-    c.MEMVIT.COMPRESS.POOL_KERNEL = [3, 3, 3]
-    c.MEMVIT.COMPRESS.POOL_STRIDE = [2, 2, 2]
+    c.MODEL = CfgNode()
+    c.MODEL.PRESET = ""  # ours: a name of memvit.models.PRESETS
+    c.MODEL.ARCH = "mvit"
+    c.MODEL.MODEL_NAME = "MViT"
+    c.MODEL.NUM_CLASSES = 400
+    c.MODEL.LOSS_FUNC = "cross_entropy"
+    c.MODEL.DROPOUT_RATE = 0.5
+    c.MODEL.HEAD_ACT = "softmax"
+    c.MODEL.ACT_CHECKPOINT = False
 
     c.MVIT = CfgNode()
     c.MVIT.MODE = "conv"
@@ -78,32 +99,30 @@ def get_default_config() -> CfgNode:
     c.MVIT.BOX_DROPOUT_RATE = 0.0
     c.MVIT.CONV_Q = 0
     c.MVIT.DIM_MUL_IN_ATT = False
-    c.MVIT.SEPARATE_QKV = False
 
-    c.MODEL = CfgNode()
-    c.MODEL.ARCH = "mvit"
-    c.MODEL.MODEL_NAME = "MViT"
-    c.MODEL.NUM_CLASSES = 400
-    c.MODEL.LOSS_FUNC = "cross_entropy"
-    c.MODEL.DROPOUT_RATE = 0.5
-    c.MODEL.HEAD_ACT = "softmax"
-    c.MODEL.ACT_CHECKPOINT = False
+    c.MEMVIT = CfgNode()
+    c.MEMVIT.ENABLE = False
+    c.MEMVIT.ATTN_MAX_LEN = 2
+    c.MEMVIT.SAMPLER = "all"
+    c.MEMVIT.EXCLUDE_LAYERS = []
+    c.MEMVIT.ISOLATION = "zero"  # ours: "zero" (reference) or "mask"
+    c.MEMVIT.MASK_PADDED_BOXES = False  # ours: mask empty box slots in the box block
+    c.MEMVIT.MAX_BOXES = 100  # ours: box slots per clip (the reference's fixed 100)
+    c.MEMVIT.COMPRESS = CfgNode()
+    c.MEMVIT.COMPRESS.ENABLE = False
+    c.MEMVIT.COMPRESS.POOL_KERNEL = [3, 3, 3]
+    c.MEMVIT.COMPRESS.POOL_STRIDE = [2, 2, 2]
 
     c.DATA = CfgNode()
-    c.DATA.PATH_TO_DATA_DIR = ""
     c.DATA.NUM_FRAMES = 8
     c.DATA.SAMPLING_RATE = 8
     c.DATA.TRAIN_JITTER_SCALES = [256, 320]
     c.DATA.TRAIN_CROP_SIZE = 224
     c.DATA.TEST_CROP_SIZE = 256
-    c.DATA.INPUT_CHANNEL_NUM = [3]
+    c.DATA.INPUT_CHANNEL_NUM = [3, 3]
     c.DATA.MEAN = [0.45, 0.45, 0.45]
     c.DATA.STD = [0.225, 0.225, 0.225]
     c.DATA.RANDOM_FLIP = True
-    c.DATA.USE_OFFSET_SAMPLING = False
-    c.DATA.DECODING_BACKEND = "pyav"
-    c.DATA.TRAIN_JITTER_SCALES_RELATIVE = []
-    c.DATA.TRAIN_JITTER_ASPECT_RELATIVE = []
     c.DATA.PERTURB_AVA_FRAMES = False
     c.DATA.TRAIN_PCA_EIGVAL = [0.225, 0.224, 0.229]
     c.DATA.TRAIN_PCA_EIGVEC = [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
@@ -115,9 +134,9 @@ def get_default_config() -> CfgNode:
     c.DETECTION.ROI_XFORM_RESOLUTION = 7
 
     c.AVA = CfgNode()
-    c.AVA.FRAME_DIR = "/mnt/fair-flash3-east/ava_trainval_frames.img/"
-    c.AVA.FRAME_LIST_DIR = "/mnt/vol/gfsai-flash3-east/ai-group/users/haoqifan/ava/frame_list/"
-    c.AVA.ANNOTATION_DIR = "/mnt/vol/gfsai-flash3-east/ai-group/users/haoqifan/ava/frame_list/"
+    c.AVA.FRAME_DIR = "data/ava/frames"
+    c.AVA.FRAME_LIST_DIR = "data/ava/frame_lists"
+    c.AVA.ANNOTATION_DIR = "data/ava/annotations"
     c.AVA.TRAIN_LISTS = ["train.csv"]
     c.AVA.TEST_LISTS = ["val.csv"]
     c.AVA.TRAIN_GT_BOX_LISTS = ["ava_train_v2.2.csv"]
@@ -125,8 +144,8 @@ def get_default_config() -> CfgNode:
     c.AVA.TEST_PREDICT_BOX_LISTS = ["ava_val_predicted_boxes.csv"]
     c.AVA.DETECTION_SCORE_THRESH = 0.9
     c.AVA.BGR = False
-    c.AVA.TRAIN_USE_COLOR_AUGMENTATION = False
-    c.AVA.TRAIN_PCA_JITTER_ONLY = True
+    c.AVA.TRAIN_USE_COLOR_AUGMENTATION = True
+    c.AVA.TRAIN_PCA_JITTER_ONLY = False
     c.AVA.TEST_FORCE_FLIP = False
     c.AVA.FULL_TEST_ON_VAL = False
     c.AVA.LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
@@ -145,13 +164,12 @@ def get_default_config() -> CfgNode:
     c.SOLVER.DAMPENING = 0.0
     c.SOLVER.NESTEROV = True
     c.SOLVER.WEIGHT_DECAY = 1e-4
-    c.SOLVER.WARMUP_FACTOR = 0.1
     c.SOLVER.WARMUP_EPOCHS = 0.0
     c.SOLVER.WARMUP_START_LR = 0.01
     c.SOLVER.OPTIMIZING_METHOD = "sgd"
     c.SOLVER.ZERO_WD_1D_PARAM = False
-    c.SOLVER.CLIP_GRAD_VAL = -1.0
-    c.SOLVER.CLIP_GRAD_L2NORM = -1.0
+    c.SOLVER.CLIP_GRAD_VAL = None
+    c.SOLVER.CLIP_GRAD_L2NORM = None
 
     c.TRAIN = CfgNode()
     c.TRAIN.ENABLE = True
@@ -159,10 +177,10 @@ def get_default_config() -> CfgNode:
     c.TRAIN.BATCH_SIZE = 64
     c.TRAIN.EVAL_PERIOD = 10
     c.TRAIN.CHECKPOINT_PERIOD = 10
+    c.TRAIN.CHECKPOINT_PERIOD_ITERS = 0  # ours: also checkpoint every N iterations (0: off)
     c.TRAIN.AUTO_RESUME = True
     c.TRAIN.CHECKPOINT_FILE_PATH = ""
     c.TRAIN.CHECKPOINT_TYPE = "pytorch"
-    c.TRAIN.CHECKPOINT_INFLATE = False
     c.TRAIN.CHECKPOINT_EPOCH_RESET = False
     c.TRAIN.MIXED_PRECISION = False
 
@@ -171,49 +189,162 @@ def get_default_config() -> CfgNode:
     c.TEST.DATASET = "kinetics"
     c.TEST.BATCH_SIZE = 8
     c.TEST.CHECKPOINT_FILE_PATH = ""
-    c.TEST.NUM_ENSEMBLE_VIEWS = 10
-    c.TEST.NUM_SPATIAL_CROPS = 3
-    c.TEST.CHECKPOINT_TYPE = "pytorch"
 
     c.DATA_LOADER = CfgNode()
     c.DATA_LOADER.NUM_WORKERS = 8
     c.DATA_LOADER.PIN_MEMORY = True
-
-    c.BN = CfgNode()
-    c.BN.USE_PRECISE_STATS = False
-    c.BN.NUM_BATCHES_PRECISE = 200
-    c.BN.WEIGHT_DECAY = 0.0
     return c
 
 
-def load_config(path: str | None = None, overrides: Sequence[str] = ()) -> CfgNode:
-    """Defaults, then the YAML at ``path``, then ``KEY VALUE`` pairs (``MEMVIT.SAMPLER gap3``).
+# Keys the reference (facebookresearch/MeMViT's PySlowFast config) defines that memvit does not
+# read: other architectures, other datasets, visualisation, multigrid, BatchNorm, and options
+# of features we do not have. A config that sets them still loads; they are logged as ignored.
+_REFERENCE_ONLY = """
+AUG.ENABLE AUG.NUM_SAMPLE AUG.COLOR_JITTER AUG.AA_TYPE AUG.INTERPOLATION AUG.RE_PROB AUG.RE_MODE AUG.RE_COUNT
+AUG.RE_SPLIT MIXUP.ENABLE MIXUP.ALPHA MIXUP.CUTMIX_ALPHA MIXUP.PROB MIXUP.SWITCH_PROB MIXUP.LABEL_SMOOTH_VALUE
+BN.USE_PRECISE_STATS BN.NUM_BATCHES_PRECISE BN.WEIGHT_DECAY BN.NORM_TYPE BN.NUM_SPLITS BN.NUM_SYNC_DEVICES
+TRAIN.TRAIN_DATA_LIST TRAIN.VAL_DATA_LIST TRAIN.CHECKPOINT_INFLATE TRAIN.CHECKPOINT_NO_LOAD_OPT
+TRAIN.CHECKPOINT_CLEAR_NAME_PATTERN TRAIN.CHECKPOINT_IN_INIT
+TEST.DATA_LIST TEST.NUM_ENSEMBLE_VIEWS TEST.NUM_SPATIAL_CROPS TEST.CHECKPOINT_TYPE TEST.SAVE_RESULTS_PATH
+TEST.FULLY_CONV_TEST TEST.SAVE_KINETICS_PREDS
+RESNET.TRANS_FUNC RESNET.NUM_GROUPS RESNET.WIDTH_PER_GROUP RESNET.INPLACE_RELU RESNET.STRIDE_1X1
+RESNET.ZERO_INIT_FINAL_BN RESNET.DEPTH RESNET.NUM_BLOCK_TEMP_KERNEL RESNET.SPATIAL_STRIDES RESNET.SPATIAL_DILATIONS
+X3D.WIDTH_FACTOR X3D.DEPTH_FACTOR X3D.BOTTLENECK_FACTOR X3D.DIM_C5 X3D.DIM_C1 X3D.SCALE_RES2 X3D.BN_LIN5
+NONLOCAL.LOCATION NONLOCAL.GROUP NONLOCAL.INSTANTIATION NONLOCAL.POOL
+MODEL.NUM_CLASSES_LIST MODEL.SINGLE_PATHWAY_ARCH MODEL.MULTI_PATHWAY_ARCH MODEL.DROPCONNECT_RATE MODEL.FC_INIT_STD
+MVIT.SEPARATE_QKV
+SLOWFAST.BETA_INV SLOWFAST.ALPHA SLOWFAST.FUSION_CONV_CHANNEL_RATIO SLOWFAST.FUSION_KERNEL_SZ
+DATA.PATH_TO_DATA_DIR DATA.PATH_LABEL_SEPARATOR DATA.PATH_PREFIX DATA.PATH_TO_PRELOAD_IMDB
+DATA.TRAIN_JITTER_SCALES_RELATIVE DATA.TRAIN_JITTER_ASPECT_RELATIVE DATA.USE_OFFSET_SAMPLING
+DATA.TRAIN_JITTER_MOTION_SHIFT DATA.TARGET_FPS DATA.DECODING_BACKEND DATA.INV_UNIFORM_SAMPLE DATA.MULTI_LABEL
+DATA.ENSEMBLE_METHOD DATA.REVERSE_INPUT_CHANNEL
+SOLVER.GAMMA SOLVER.STEP_SIZE SOLVER.STEPS SOLVER.LRS SOLVER.WARMUP_FACTOR
+BENCHMARK.NUM_EPOCHS BENCHMARK.LOG_PERIOD BENCHMARK.SHUFFLE
+DATA_LOADER.TEST_NUM_WORKERS DATA_LOADER.ENABLE_MULTI_THREAD_DECODE
+MULTIGRID.EPOCH_FACTOR MULTIGRID.SHORT_CYCLE MULTIGRID.SHORT_CYCLE_FACTORS MULTIGRID.LONG_CYCLE
+MULTIGRID.LONG_CYCLE_FACTORS MULTIGRID.BN_BASE_SIZE MULTIGRID.EVAL_FREQ MULTIGRID.LONG_CYCLE_SAMPLING_RATE
+MULTIGRID.DEFAULT_B MULTIGRID.DEFAULT_T MULTIGRID.DEFAULT_S
+TENSORBOARD.ENABLE TENSORBOARD.PREDICTIONS_PATH TENSORBOARD.LOG_DIR TENSORBOARD.CLASS_NAMES_PATH
+TENSORBOARD.CATEGORIES_PATH TENSORBOARD.CONFUSION_MATRIX.ENABLE TENSORBOARD.CONFUSION_MATRIX.FIGSIZE
+TENSORBOARD.CONFUSION_MATRIX.SUBSET_PATH TENSORBOARD.HISTOGRAM.ENABLE TENSORBOARD.HISTOGRAM.SUBSET_PATH
+TENSORBOARD.HISTOGRAM.TOPK TENSORBOARD.HISTOGRAM.FIGSIZE TENSORBOARD.MODEL_VIS.ENABLE
+TENSORBOARD.MODEL_VIS.MODEL_WEIGHTS TENSORBOARD.MODEL_VIS.ACTIVATIONS TENSORBOARD.MODEL_VIS.INPUT_VIDEO
+TENSORBOARD.MODEL_VIS.LAYER_LIST TENSORBOARD.MODEL_VIS.TOPK_PREDS TENSORBOARD.MODEL_VIS.COLORMAP
+TENSORBOARD.MODEL_VIS.GRAD_CAM.ENABLE TENSORBOARD.MODEL_VIS.GRAD_CAM.LAYER_LIST
+TENSORBOARD.MODEL_VIS.GRAD_CAM.USE_TRUE_LABEL TENSORBOARD.MODEL_VIS.GRAD_CAM.COLORMAP
+TENSORBOARD.WRONG_PRED_VIS.ENABLE TENSORBOARD.WRONG_PRED_VIS.TAG TENSORBOARD.WRONG_PRED_VIS.SUBSET_PATH
+DEMO.ENABLE DEMO.LABEL_FILE_PATH DEMO.WEBCAM DEMO.INPUT_VIDEO DEMO.DISPLAY_WIDTH DEMO.DISPLAY_HEIGHT
+DEMO.DETECTRON2_CFG DEMO.DETECTRON2_WEIGHTS DEMO.DETECTRON2_THRESH DEMO.BUFFER_SIZE DEMO.OUTPUT_FILE DEMO.OUTPUT_FPS
+DEMO.INPUT_FORMAT DEMO.CLIP_VIS_SIZE DEMO.NUM_VIS_INSTANCES DEMO.PREDS_BOXES DEMO.THREAD_ENABLE DEMO.NUM_CLIPS_SKIP
+DEMO.GT_BOXES DEMO.STARTING_SECOND DEMO.FPS DEMO.VIS_MODE DEMO.COMMON_CLASS_THRES DEMO.UNCOMMON_CLASS_THRES
+DEMO.COMMON_CLASS_NAMES DEMO.SLOWMO
+"""
+REFERENCE_ONLY_KEYS: frozenset[str] = frozenset(_REFERENCE_ONLY.split())
 
-    Raises ``KeyError`` for keys that do not exist (a typo is an error, as in PySlowFast).
-    """
-    cfg = get_default_config()
+
+# ------------------------------------------------------------------------------ loading
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"A": {"B": 1}}`` -> ``("A.B", 1)``: config trees as dotted keys (no leaf is a mapping)."""
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+_LEAVES = frozenset(key for key, _ in _flatten(get_default_config()))
+
+
+def _unknown_key_message(key: str, source: str) -> str:
+    close = difflib.get_close_matches(key, sorted(_LEAVES), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown config key {key!r} in {source}{hint}"
+
+
+def _set(cfg: CfgNode, key: str, value: Any, source: str) -> None:
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    original = node[leaf]
+    value = _decode_cfg_value(value)
+    if isinstance(original, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # YAML reads "1" as an int; PySlowFast's float keys accept it
+    try:
+        node[leaf] = _check_and_coerce_cfg_value_type(value, original, leaf, key)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {key} = {value!r} has the wrong type ({error})") from None
+
+
+def _layers(path: str | None, text: str | None, overrides: Sequence[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(source, [(key, value), ...]) of the YAML file, the YAML text and the overrides, in order."""
+    layers = []
+    if path is not None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            layers.append((path, list(_flatten(CfgNode.load_yaml_with_base(path, allow_unsafe=False) or {}))))
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if text is not None:
+        layers.append(("the checkpoint's cfg", list(_flatten(yaml.safe_load(text) or {}))))
     overrides = list(overrides)
     if len(overrides) % 2:
         raise ValueError(f"overrides come in KEY VALUE pairs; got {len(overrides)} items: {overrides}")
-    for key in overrides[0::2]:
-        node = cfg
-        for part in key.split("."):
-            if not isinstance(node, CfgNode) or part not in node:
-                raise KeyError(f"unknown config key {key!r}")
-            node = node[part]
-    try:
-        if path is not None:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"config file not found: {path}")
-            cfg.merge_from_file(path)
-        cfg.merge_from_list(overrides)
-    except AssertionError as error:  # yacs reports unknown keys and type clashes by assertion
-        raise KeyError(f"{path or 'overrides'}: {error}") from None
+    pairs = [(key, _decode_cfg_value(value)) for key, value in zip(overrides[0::2], overrides[1::2])]
+    layers.append(("the overrides", pairs))
+    return layers
+
+
+def load_config(path: str | None = None, overrides: Sequence[str] = (), *, text: str | None = None) -> CfgNode:
+    """Defaults, then ``MODEL.PRESET``'s model keys, then the YAML at ``path`` (or YAML ``text``,
+    e.g. the ``cfg`` stored in a PySlowFast checkpoint), then ``KEY VALUE`` ``overrides``.
+
+    Raises :class:`ConfigError` for an unknown key (naming the closest valid one) or a value of
+    the wrong type; logs, once, the reference's keys that memvit ignores.
+    """
+    layers = _layers(path, text, overrides)
+    cfg = get_default_config()
+    ignored: list[str] = []
+    kept: list[tuple[str, list[tuple[str, Any]]]] = []
+    for source, pairs in layers:
+        keep = []
+        for key, value in pairs:
+            if key == "_BASE_":
+                continue
+            if key in _LEAVES:
+                keep.append((key, value))
+            elif key in REFERENCE_ONLY_KEYS:
+                ignored.append(key)
+            else:
+                raise ConfigError(_unknown_key_message(key, source))
+        kept.append((source, keep))
+    presets = [value for _, pairs in kept for key, value in pairs if key == "MODEL.PRESET"]
+    if presets and presets[-1]:
+        for key, value in preset_config(presets[-1]).items():
+            _set(cfg, key, value, f"MODEL.PRESET {presets[-1]}")
+    for source, pairs in kept:
+        for key, value in pairs:
+            _set(cfg, key, value, source)
+    if ignored:
+        names = sorted(set(ignored))
+        logger.warning("config: %d key(s) of the reference that memvit does not use were ignored: %s",
+                       len(names), ", ".join(names))
     return cfg
 
 
+def config_from_checkpoint(checkpoint: Mapping[str, Any]) -> CfgNode:
+    """The config stored (as YAML text, PySlowFast's ``cfg``) in a checkpoint dict."""
+    text = checkpoint.get("cfg")
+    if not isinstance(text, str):
+        raise ConfigError("the checkpoint holds no 'cfg' text")
+    return load_config(text=text)
+
+
+# ------------------------------------------------------------------------------ the model
 def _unsupported(cfg: CfgNode) -> list[str]:
     checks = [
+        (cfg.MODEL.ARCH.lower() != "mvit", f"MODEL.ARCH must be 'mvit' (got {cfg.MODEL.ARCH!r})"),
         (not cfg.MVIT.POOL_FIRST, "MVIT.POOL_FIRST must be True (MeMViT pools before projecting)"),
         (not cfg.MVIT.DIM_MUL_IN_ATT, "MVIT.DIM_MUL_IN_ATT must be True (channels grow inside attention)"),
         (cfg.MVIT.USE_ABS_POS, "MVIT.USE_ABS_POS is not supported (MeMViT uses relative positions)"),
@@ -230,62 +361,122 @@ def _unsupported(cfg: CfgNode) -> list[str]:
     return [message for bad, message in checks if bad]
 
 
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _nested(value: Any) -> Any:
+    return None if not value else [list(x) for x in value]
+
+
+def _listed(value: Any) -> Any:
+    return [] if value is None else [list(x) if isinstance(x, (list, tuple)) else x for x in value]
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One create_memvit argument and the config key that holds it."""
+
+    argument: str
+    key: str
+    to_argument: Callable[[Any], Any] = lambda v: v
+    to_config: Callable[[Any], Any] = lambda v: v
+
+
+# The one translation between config keys and create_memvit arguments, in both directions:
+# model_kwargs reads it one way, preset_config (MODEL.PRESET) the other.
+_MODEL_KEYS = [
+    _Key("spatial_size", "DATA.TRAIN_CROP_SIZE"),
+    _Key("temporal_size", "DATA.NUM_FRAMES"),
+    _Key("in_channels", "DATA.INPUT_CHANNEL_NUM", lambda v: v[0], lambda v: [v]),
+    _Key("patch_embed_dim", "MVIT.EMBED_DIM"),
+    _Key("conv_patch_embed_kernel", "MVIT.PATCH_KERNEL", _tuple, list),
+    _Key("conv_patch_embed_stride", "MVIT.PATCH_STRIDE", _tuple, list),
+    _Key("conv_patch_embed_padding", "MVIT.PATCH_PADDING", _tuple, list),
+    _Key("cls_embed_on", "MVIT.CLS_EMBED_ON"),
+    _Key("depth", "MVIT.DEPTH"),
+    _Key("num_heads", "MVIT.NUM_HEADS"),
+    _Key("mlp_ratio", "MVIT.MLP_RATIO"),
+    _Key("qkv_bias", "MVIT.QKV_BIAS"),
+    _Key("dropout_rate_block", "MVIT.DROPOUT_RATE"),
+    _Key("droppath_rate_block", "MVIT.DROPPATH_RATE"),
+    _Key("embed_dim_mul", "MVIT.DIM_MUL", _nested, _listed),
+    _Key("atten_head_mul", "MVIT.HEAD_MUL", _nested, _listed),
+    _Key("pool_q_stride_size", "MVIT.POOL_Q_STRIDE", _nested, _listed),
+    _Key("pool_kv_stride_size", "MVIT.POOL_KV_STRIDE", _nested, _listed),
+    _Key("pool_kv_stride_adaptive", "MVIT.POOL_KV_STRIDE_ADAPTIVE", lambda v: tuple(v) or None, _listed),
+    _Key("pool_kvq_kernel", "MVIT.POOL_KVQ_KERNEL", lambda v: tuple(v) or None, _listed),
+    _Key("rel_pos_spatial", "MVIT.REL_POS_SPATIAL"),
+    _Key("rel_pos_temporal", "MVIT.REL_POS_TEMPORAL"),
+    _Key("residual_pooling", "MVIT.CONV_Q", lambda v: v == 1, int),
+    _Key("act_checkpoint", "MODEL.ACT_CHECKPOINT"),
+    _Key("memory", "MEMVIT.ENABLE"),
+    _Key("attn_max_len", "MEMVIT.ATTN_MAX_LEN"),
+    _Key("memory_sampler", "MEMVIT.SAMPLER"),
+    _Key("memory_exclude_layers", "MEMVIT.EXCLUDE_LAYERS", tuple, list),
+    _Key("compress_stride", "MEMVIT.COMPRESS.POOL_STRIDE", _tuple, list),
+    _Key("memory_isolation", "MEMVIT.ISOLATION"),
+    _Key("num_classes", "MODEL.NUM_CLASSES"),
+    _Key("head_dropout_rate", "MODEL.DROPOUT_RATE"),
+    _Key("head_activation", "MODEL.HEAD_ACT"),
+    _Key("roi_resolution", "DETECTION.ROI_XFORM_RESOLUTION"),
+    _Key("spatial_scale_factor", "DETECTION.SPATIAL_SCALE_FACTOR"),
+    _Key("roi_aligned", "DETECTION.ALIGNED"),
+    _Key("box_depth", "MVIT.BOX_DEPTH"),
+    _Key("box_drop_attn_rate", "MVIT.BOX_DROP_ATTN_RATE"),
+    _Key("box_drop_qkv_rate", "MVIT.BOX_DROP_QKV_RATE"),
+    _Key("box_dropout_rate", "MVIT.BOX_DROPOUT_RATE"),
+    _Key("box_droppath_rate", "MVIT.BOX_DROPPATH_RATE"),
+    _Key("max_boxes", "MEMVIT.MAX_BOXES"),
+    _Key("mask_padded_boxes", "MEMVIT.MASK_PADDED_BOXES"),
+]
+# Config keys our architectures fix (model_kwargs refuses other values, see _unsupported).
+_FIXED = {"MODEL.ARCH": "mvit", "MODEL.MODEL_NAME": "MViT", "MVIT.POOL_FIRST": True, "MVIT.DIM_MUL_IN_ATT": True,
+          "MVIT.USE_ABS_POS": False, "MVIT.MODE": "conv", "MVIT.NORM": "layernorm"}
+
+
+def _get(cfg: CfgNode, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
 def model_kwargs(cfg: CfgNode) -> dict[str, Any]:
     """The :func:`memvit.models.create_memvit` arguments a config describes."""
     problems = _unsupported(cfg)
     if problems:
         raise ValueError("config not supported: " + "; ".join(problems))
-    m, mem = cfg.MVIT, cfg.MEMVIT
-    detection = cfg.DETECTION.ENABLE
-    if not detection and m.BOX_DEPTH > 0:
-        raise ValueError("MVIT.BOX_DEPTH > 0 needs DETECTION.ENABLE (the box block is part of the AVA head)")
-    return dict(
-        spatial_size=cfg.DATA.TRAIN_CROP_SIZE,
-        temporal_size=cfg.DATA.NUM_FRAMES,
-        in_channels=cfg.DATA.INPUT_CHANNEL_NUM[0],
-        patch_embed_dim=m.EMBED_DIM,
-        conv_patch_embed_kernel=tuple(m.PATCH_KERNEL),
-        conv_patch_embed_stride=tuple(m.PATCH_STRIDE),
-        conv_patch_embed_padding=tuple(m.PATCH_PADDING),
-        cls_embed_on=m.CLS_EMBED_ON,
-        depth=m.DEPTH,
-        num_heads=m.NUM_HEADS,
-        mlp_ratio=m.MLP_RATIO,
-        qkv_bias=m.QKV_BIAS,
-        dropout_rate_block=m.DROPOUT_RATE,
-        droppath_rate_block=m.DROPPATH_RATE,
-        embed_dim_mul=[list(x) for x in m.DIM_MUL],
-        atten_head_mul=[list(x) for x in m.HEAD_MUL],
-        pool_q_stride_size=[list(x) for x in m.POOL_Q_STRIDE] or None,
-        pool_kv_stride_size=[list(x) for x in m.POOL_KV_STRIDE] or None,
-        pool_kv_stride_adaptive=list(m.POOL_KV_STRIDE_ADAPTIVE) or None,
-        pool_kvq_kernel=list(m.POOL_KVQ_KERNEL) or None,
-        rel_pos_spatial=m.REL_POS_SPATIAL,
-        rel_pos_temporal=m.REL_POS_TEMPORAL,
-        residual_pooling=m.CONV_Q == 1,
-        act_checkpoint=cfg.MODEL.ACT_CHECKPOINT,
-        memory=mem.ENABLE,
-        attn_max_len=mem.ATTN_MAX_LEN,
-        memory_sampler=mem.SAMPLER,
-        memory_exclude_layers=list(mem.EXCLUDE_LAYERS),
-        compress_kernel=list(mem.COMPRESS.POOL_KERNEL) if mem.COMPRESS.ENABLE else None,
-        compress_stride=list(mem.COMPRESS.POOL_STRIDE),
-        memory_isolation=mem.ISOLATION,
-        head="ava" if detection else "kinetics",
-        num_classes=cfg.MODEL.NUM_CLASSES,
-        head_dropout_rate=cfg.MODEL.DROPOUT_RATE,
-        head_activation=cfg.MODEL.HEAD_ACT,
-        roi_resolution=cfg.DETECTION.ROI_XFORM_RESOLUTION,
-        spatial_scale_factor=cfg.DETECTION.SPATIAL_SCALE_FACTOR,
-        roi_aligned=cfg.DETECTION.ALIGNED,
-        box_depth=m.BOX_DEPTH,
-        box_drop_attn_rate=m.BOX_DROP_ATTN_RATE,
-        box_drop_qkv_rate=m.BOX_DROP_QKV_RATE,
-        box_dropout_rate=m.BOX_DROPOUT_RATE,
-        box_droppath_rate=m.BOX_DROPPATH_RATE,
-        max_boxes=mem.MAX_BOXES,
-        mask_padded_boxes=mem.MASK_PADDED_BOXES,
-    )
+    detection = cfg.DETECTION.ENABLE  # the AVA head (box block included) or a classifier
+    kwargs = {k.argument: k.to_argument(_get(cfg, k.key)) for k in _MODEL_KEYS}
+    compress = cfg.MEMVIT.COMPRESS
+    kwargs["compress_kernel"] = tuple(compress.POOL_KERNEL) if compress.ENABLE else None
+    kwargs["head"] = "ava" if detection else "kinetics"
+    return kwargs
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """The config keys of a released architecture (``MODEL.PRESET``): every model key of
+    ``memvit.models.PRESETS[name]`` over :func:`create_memvit`'s own defaults.
+
+    ``MODEL.NUM_CLASSES`` and ``DETECTION.ENABLE`` (the task) are left to the config.
+    """
+    from .models import PRESETS, create_memvit
+
+    if name not in PRESETS:
+        raise ConfigError(f"unknown MODEL.PRESET {name!r}; known: {sorted(PRESETS)}")
+    defaults = {p.name: p.default for p in inspect.signature(create_memvit).parameters.values()
+                if p.default is not inspect.Parameter.empty}
+    arguments = {**defaults, **PRESETS[name]}
+    values = {k.key: k.to_config(arguments[k.argument]) for k in _MODEL_KEYS
+              if k.argument in arguments and k.argument not in ("num_classes", "head_activation")}
+    kernel = arguments["compress_kernel"]
+    values["MEMVIT.COMPRESS.ENABLE"] = kernel is not None
+    if kernel is not None:
+        values["MEMVIT.COMPRESS.POOL_KERNEL"] = list(kernel)
+    values.update(_FIXED)
+    # None means "derived" in create_memvit; the config keeps its own value then.
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def build_model(cfg: CfgNode):

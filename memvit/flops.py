@@ -25,7 +25,9 @@ import torch
 from torch import Tensor, nn
 
 ATTENTION_OPS = ("memvit_ext::pooling_attention", "memvit_ext::pooling_attention_reference")
-_Q_CLS_ARGUMENT = 9  # the ops' arguments: q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets, scale, residual, q_cls
+# Position of q_cls among the ops' arguments (q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets,
+# scale, residual, q_cls, attn_mask).
+_Q_CLS_ARGUMENT = 9
 
 
 def attention_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:

@@ -1,10 +1,8 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""The attention problems of the real MeMViT layers, and random inputs for them.
+"""Attention problems (the op's shapes) and random inputs for them.
 
-Used by the tests and the benchmarks. Shapes follow the released configs at 224x224 with
-steady-state memory (two compressed memory clips in the even blocks), see
-shared notes PERF.md section 1: token grids from the pooling strides, memory grids from the
-(7,3,3)/(4,2,2) compression, table sizes as the reference builds them.
+Used by the tests and the benchmarks. The problems of the real MeMViT layers are read from a
+built model: ``memvit.models.shapes.preset_attention_problems("memvit_16_16x4")``.
 """
 
 from __future__ import annotations
@@ -43,39 +41,6 @@ class AttentionProblem:
     def flops(self, batch: int = 1) -> int:
         """Forward FLOPs of QK^T and PV (2 per multiply-add)."""
         return 4 * batch * self.heads * self.queries * self.keys * self.head_dim
-
-
-def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - kernel) // stride + 1
-
-
-def memvit_layers(depth: int, frames: int, transitions: tuple[int, ...], memory: bool = True) -> list[AttentionProblem]:
-    """One AttentionProblem per block of a MeMViT backbone (224x224 input, patch stride 4)."""
-    side, heads, kv_stride = 56, 1, 8
-    t = frames // 2
-    layers = []
-    for i in range(depth):
-        q_stride = 2 if i in transitions else 1
-        if i in transitions:
-            heads *= 2
-            kv_stride = max(kv_stride // 2, 1)
-        q_side = _conv_out(side, 3, q_stride, 1)
-        kv_side = _conv_out(side, 3, kv_stride, 1)
-        with_mem = memory and i % 2 == 0
-        mem = (_conv_out(t, 7, 4, 3), _conv_out(kv_side, 3, 2, 1), _conv_out(kv_side, 3, 2, 1))
-        layers.append(AttentionProblem(
-            name=f"blk{i}", heads=heads, q_thw=(t, q_side, q_side), kv_thw=(t, kv_side, kv_side),
-            mem_thw=mem if with_mem else None, n_mem=2 if with_mem else 0, mem_t_rows=3 * t - 1))
-        side = q_side
-    return layers
-
-
-def memvit16_layers(memory: bool = True) -> list[AttentionProblem]:
-    return memvit_layers(16, 16, (1, 3, 14), memory)
-
-
-def memvit24_layers(memory: bool = True) -> list[AttentionProblem]:
-    return memvit_layers(24, 32, (2, 5, 21), memory)
 
 
 def distinct(layers: list[AttentionProblem]) -> list[AttentionProblem]:

@@ -8,14 +8,15 @@ import torch
 from oracle import oracle, relative_error
 
 import memvit_ext
+from memvit.models.shapes import preset_attention_problems
 from memvit_ext import KVSegment, RelPos, memory_pooling_attention
-from memvit_ext.testing import AttentionProblem, distinct, leaves, make_inputs, memvit16_layers, memvit24_layers
+from memvit_ext.testing import AttentionProblem, distinct, leaves, make_inputs
 
 pytestmark = pytest.mark.skipif("cpu" not in memvit_ext.kernel_capabilities(), reason="no compiled CPU kernel")
 
-M16 = distinct(memvit16_layers())
-M16_NO_MEMORY = distinct(memvit16_layers(memory=False))
-M24 = distinct(memvit24_layers())
+M16 = distinct(preset_attention_problems("memvit_16_16x4"))
+M16_NO_MEMORY = distinct(preset_attention_problems("memvit_16_16x4", memory=False))
+M24 = distinct(preset_attention_problems("memvit_24_32x3"))
 M24_FAST = [p for p in M24 if p.name in ("blk4", "blk6", "blk22", "blk23")]
 
 

@@ -339,13 +339,13 @@ def test_attention_implementation_switch():
     boxes = torch.tensor([[0, 2.0, 3, 40, 50]])
     x = [clip() for _ in range(3)]
     with torch.no_grad():
-        fused = [model(c, video_ids=[0], boxes=boxes) for c in x]
+        kernel = [model(c, video_ids=[0], boxes=boxes) for c in x]
         model.memory.reset()
         with attention_implementation(model, "reference"):
             assert model.blocks[0].attn.implementation == "reference"
-            fallback = [model(c, video_ids=[0], boxes=boxes) for c in x]
+            reference = [model(c, video_ids=[0], boxes=boxes) for c in x]
     assert model.blocks[0].attn.implementation == "auto"
-    for a, b in zip(fused, fallback):
+    for a, b in zip(kernel, reference):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -379,6 +379,24 @@ def test_bf16_autocast():
                 out = model(x, video_ids=[0, 1], boxes=boxes)
             assert torch.isfinite(out).all()
             torch.testing.assert_close(out.float(), reference(x, video_ids=[0, 1], boxes=boxes), rtol=0, atol=2e-2)
+
+
+def test_memory_cached_in_one_precision_is_read_in_another():
+    """Steps under bf16 autocast, then plain fp32 steps of the same video (and back): the cached
+    clips are read in the current step's dtype and the outputs stay finite and close to fp32."""
+    model = tiny("ava")
+    reference = copy.deepcopy(model)
+    boxes = torch.tensor([[0, 2.0, 3, 40, 50], [1, 0, 0, 63, 63]])
+    clips = [clip(2) for _ in range(7)]
+    with torch.no_grad():
+        for step, x in enumerate(clips):
+            expected = reference(x, video_ids=[0, 1], boxes=boxes)
+            bf16 = step < 3 or step == 5
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(x, video_ids=[0, 1], boxes=boxes)
+            assert out.dtype == (torch.bfloat16 if bf16 else torch.float32)
+            torch.testing.assert_close(out.float(), expected, rtol=0, atol=2e-2)
+        assert model.memory.num_cached == reference.memory.num_cached == 4
 
 
 def test_torch_compile_matches_eager():

@@ -72,6 +72,27 @@ def test_weights_only_refuses_unknown_objects_unless_allow_listed(tmp_path):
     assert load_model_state(model, path, safe_globals=[Opaque]).ok
 
 
+def test_damaged_files_raise_checkpoint_error_naming_the_file(tmp_path):
+    """A truncated download, an empty or a foreign file: CheckpointError naming the file, never
+    the zip reader's or the unpickler's raw error."""
+    good = tmp_path / "good.pyth"
+    torch.save({"model_state": create_memvit(**SMALL, head="kinetics", num_classes=5).state_dict()}, good)
+    data = good.read_bytes()
+    cases = {"truncated.pyth": (data[: len(data) // 2], "truncated"), "cut_short.pyth": (data[:-30], "truncated"),
+             "empty.pyth": (b"", "is empty"), "notes.pyth": (b"hello world\n", "not a PyTorch checkpoint"),
+             "noise.pyth": (bytes(range(256)) * 8, "not a PyTorch checkpoint"),
+             "bad_pickle.pyth": (b"\x80\x02garbage" * 10, "truncated or not a PyTorch checkpoint")}
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError, match=message) as info:
+            read_checkpoint(path)
+        assert name in str(info.value)
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        read_checkpoint(tmp_path / "missing.pyth")
+    assert "model_state" in read_checkpoint(good)
+
+
 def test_kinetics_checkpoint_initialises_the_ava_model(tmp_path):
     kinetics = create_memvit(**SMALL, head="kinetics", num_classes=400)
     path = tmp_path / "kinetics.pyth"

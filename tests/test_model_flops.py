@@ -76,17 +76,17 @@ def test_flops_command(capsys):
 
 
 def test_benchmark_command(capsys):
-    """Side by side in one run: the fused op and the fallback, each phase in its own process."""
+    """Side by side in one run: the kernel and the reference, each phase in its own process."""
     args = ["--cfg", str(CONFIG_DIR / "ava_16.yaml"), "--clips", "1", "--train-steps", "0", "--threads", "1",
             *TINY_OVERRIDES]
     assert benchmark.main(args) == 0
     out = capsys.readouterr().out
-    assert "inference   fused" in out and "inference   fallback" in out and "fused is" in out
+    assert "inference   kernel" in out and "inference   reference" in out and "the kernel is" in out
 
 
 @pytest.mark.parametrize("phase", ["inference", "train"])
 def test_benchmark_phase(phase):
-    result = benchmark.run_phase(str(CONFIG_DIR / "ava_16.yaml"), TINY_OVERRIDES, phase, "fused", batch=2, steps=2,
+    result = benchmark.run_phase(str(CONFIG_DIR / "ava_16.yaml"), TINY_OVERRIDES, phase, "kernel", batch=2, steps=2,
                                  device="cpu", bf16=False)
     assert len(result["seconds"]) == 2 and result["warmup_clips"] == 4 and result["peak_mib"] > 0
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from memvit.models.shapes import preset_attention_problems
 from memvit_ext import KVSegment, RelPos, memory_pooling_attention
-from memvit_ext.testing import make_inputs, memvit16_layers
+from memvit_ext.testing import make_inputs
 
-PROBLEM = memvit16_layers()[14]  # 8 heads, q 8x7x7, kv 8x14x14, two 2x7x7 memory clips
+PROBLEM = preset_attention_problems("memvit_16_16x4")[14]  # 8 heads, q 8x7x7, kv 8x14x14, two 2x7x7 memory clips
 
 
 @pytest.fixture

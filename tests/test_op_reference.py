@@ -7,6 +7,7 @@ import pytest
 import torch
 from oracle import oracle, relative_error
 
+from memvit.models.shapes import preset_attention_problems
 from memvit_ext import KVSegment, RelPos, memory_pooling_attention
 from memvit_ext.rel_pos import (
     memory_temporal_index,
@@ -14,10 +15,10 @@ from memvit_ext.rel_pos import (
     spatial_distance_index,
     temporal_distance_index,
 )
-from memvit_ext.testing import distinct, leaves, make_inputs, memvit16_layers, memvit24_layers
+from memvit_ext.testing import distinct, leaves, make_inputs
 
-M16 = distinct(memvit16_layers())
-M24 = distinct(memvit24_layers())
+M16 = distinct(preset_attention_problems("memvit_16_16x4"))
+M24 = distinct(preset_attention_problems("memvit_24_32x3"))
 M24_FAST = [p for p in M24 if p.name in ("blk6", "blk22")]  # one stage-3 memory layer, one stage-4
 
 
@@ -49,7 +50,7 @@ def test_reference_matches_oracle_on_all_memvit24_layers(problem, gen):
 
 @pytest.mark.parametrize("memory", [True, False])
 def test_reference_without_memory_rel_pos_or_cls(memory, gen):
-    problem = memvit16_layers(memory=memory)[4]
+    problem = preset_attention_problems("memvit_16_16x4", memory=memory)[4]
     for rel_pos, cls in ((True, False), (False, True), (False, False)):
         inputs = make_inputs(problem, batch=2, requires_grad=True, generator=gen, rel_pos=rel_pos, cls=cls)
         _check_against_oracle(inputs, "reference")
@@ -123,7 +124,7 @@ def test_reference_nonsquare_matches_oracle(gen):
 
 
 def test_attn_mask_bool_and_float(gen):
-    problem = memvit16_layers()[14]
+    problem = preset_attention_problems("memvit_16_16x4")[14]
     inputs = make_inputs(problem, batch=2, generator=gen)
     q = inputs.pop("q")
     n_keys = sum(s.k.shape[2] for s in inputs["segments"])
@@ -139,7 +140,7 @@ def test_attn_mask_bool_and_float(gen):
 
 
 def test_fully_masked_rows_attend_nothing(gen):
-    problem = memvit16_layers()[15]
+    problem = preset_attention_problems("memvit_16_16x4")[15]
     inputs = make_inputs(problem, generator=gen, requires_grad=True)
     q = inputs.pop("q")
     n_keys = sum(s.k.shape[2] for s in inputs["segments"])

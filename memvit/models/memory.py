@@ -4,10 +4,16 @@
 A model owns one :class:`MemoryState` (``model.memory``; it is not part of ``state_dict``).
 The state holds, per memory layer, the cached clips (:class:`MemoryEntry`: pooled, normalised,
 *un-projected* K and V inputs, detached) and, per cached clip, the video id of every batch row.
-Each forward is one *step*: :meth:`MemoryState.begin_step` decides which cached clips are
-attended (the sampler) and applies the video-boundary rule, each layer then calls
-:meth:`MemoryStep.update` (cache the current clip, compress the previous one, gather the
-selected memory), and :meth:`MemoryStep.finish` records the ids and trims the cache.
+
+This module is the one home of the memory protocol; every memory model (MeMViT, and
+PyTorchVideo's MViT through ``add_memory``) runs it the same way:
+
+* a forward is one *step*: ``with memory_step(state, video_ids, batch, device) as step:``
+  (:meth:`MemoryState.begin_step` chooses the attended clips and applies the video-boundary
+  rule; the step is finished, or aborted and the memory restored if the forward raises);
+* each memory layer calls :meth:`MemoryStep.update` once (cache the current clip, compress the
+  previous one, gather the selected memory), then :func:`memory_key_values` turns
+  ``[memory clips..., current clip]`` into the op's key/value segments and key mask.
 
 The rules reproduce the reference (facebookresearch/MeMViT):
 

@@ -271,7 +271,7 @@ def create_memvit(
             return (1, 1, 1), (1, 1, 1)
         return tuple(pool_kvq_kernel or [s + 1 if s > 1 else s for s in stride]), tuple(stride)
 
-    drop_path = torch.linspace(0, droppath_rate_block, depth).tolist()
+    drop_path = torch.linspace(0, droppath_rate_block, depth, device="cpu").tolist()  # plain floats
     input_size = [temporal_size // conv_patch_embed_stride[0], spatial_size // conv_patch_embed_stride[1],
                   spatial_size // conv_patch_embed_stride[2]]
     exclude = {int(i) for i in memory_exclude_layers}
@@ -302,7 +302,7 @@ def create_memvit(
 
     box_blocks = nn.ModuleList()
     if head == "ava":
-        box_drop_path = torch.linspace(0, box_droppath_rate, box_depth).tolist()
+        box_drop_path = torch.linspace(0, box_droppath_rate, box_depth, device="cpu").tolist()
         for j in range(box_depth):
             name = f"box_blocks.{j}"
             if memory:
