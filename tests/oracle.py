@@ -1,11 +1,11 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """An independent float64 oracle of the op, for the tests only.
 
-Unlike memvit_ext (per-query tables, float32 index rules, one-hot products), this
+Unlike memvit_ext (per-query rel_bias, float32 index rules, one-hot products), this
 concatenates the keys and materialises the full (B, H, Nq, Nk) bias pair by pair from first
 principles: each key's grid coordinates, exact rational distances for the decomposed
-relative positions (MViTv2 / MeMViT as described in shared/REFERENCE.md), table rows gathered
-per query. It is slow and memory-hungry on purpose: nothing in it is shared with the package.
+relative positions (MViTv2 / MeMViT, the rules of docs/op.md), table rows gathered per query.
+It is slow and memory-hungry on purpose: nothing in it is shared with the package.
 """
 
 from __future__ import annotations
