@@ -60,6 +60,15 @@ def test_compat_shim_makes_pytorchvideo_transforms_importable():
     assert memvit.compat.install_torchvision_shim() is False  # already installed: nothing to do
 
 
+def test_import_memvit_imports_no_torch():
+    """The shim is an import hook and the model API is imported on first use: data tools start fast."""
+    import subprocess
+    import sys
+
+    code = "import sys, memvit; assert not {'torch', 'torchvision'} & set(sys.modules), sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
 @pytest.mark.parametrize("builder,head,tensors,params", [
     (memvit_16_16x4, "ava", 621, 42_230_624),
     (memvit_16_16x4, "kinetics", 605, 35_388_832),
