@@ -216,8 +216,8 @@ def _match(det_group: np.ndarray, det_box: np.ndarray, gt_group: np.ndarray, gt_
     seg_start = (np.cumsum(count) - count)[has_gt]
     best = np.maximum.reduceat(iou, seg_start)
     at_best = np.flatnonzero(iou == np.repeat(best, count[has_gt]))
-    _, first = np.unique(pair_det[at_best], return_index=True)
-    best_pair = at_best[first]  # one per detection that has ground truth in its group
+    det_at_best = pair_det[at_best]  # ascending: keep the first pair of each detection
+    best_pair = at_best[np.r_[True, det_at_best[1:] != det_at_best[:-1]]]
     hit = best_pair[iou[best_pair] >= iou_threshold]
     _, first_claim = np.unique(pair_gt[hit], return_index=True)  # hit is in visit order
     is_tp[pair_det[hit[first_claim]]] = True
