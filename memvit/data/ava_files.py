@@ -115,34 +115,10 @@ def read_label_map(path: PathLike) -> LabelMap:
     names: dict[int, str] = {}
     groups: dict[int, str] = {}
     tokens = _pbtxt_tokens(path)
-    last_line = 0
-    for kind, text, line in tokens:
+    for kind, text, block_line in tokens:
         if kind != "word" or text not in ("label", "item"):
-            raise AvaFormatError(path, line, f"expected a 'label {{' or 'item {{' block, got {text!r}")
-        kind, text, last_line = next(tokens, ("eof", "", line))
-        if (kind, text) == ("punct", ":"):  # text format also allows `item: {`
-            kind, text, last_line = next(tokens, ("eof", "", line))
-        if (kind, text) != ("punct", "{"):
-            raise AvaFormatError(path, last_line, f"expected '{{' after the block name, got {text!r}")
-        block_line, fields = line, {}
-        while True:
-            kind, text, last_line = next(tokens, ("eof", "", last_line))
-            if kind == "eof":
-                raise AvaFormatError(path, block_line, "block is not closed with '}'")
-            if (kind, text) == ("punct", "}"):
-                break
-            if kind != "word":
-                raise AvaFormatError(path, last_line, f"expected a field name, got {text!r}")
-            field_name, field_line = text, last_line
-            kind, text, last_line = next(tokens, ("eof", "", last_line))
-            if (kind, text) != ("punct", ":"):
-                raise AvaFormatError(path, last_line, f"expected ':' after {field_name!r}")
-            kind, text, last_line = next(tokens, ("eof", "", last_line))
-            if kind not in ("str", "word"):
-                raise AvaFormatError(path, last_line, f"field {field_name!r} has no value")
-            if field_name in fields:
-                raise AvaFormatError(path, field_line, f"field {field_name!r} given twice in one block")
-            fields[field_name] = (kind, text, field_line)
+            raise AvaFormatError(path, block_line, f"expected a 'label {{' or 'item {{' block, got {text!r}")
+        fields = _pbtxt_block(path, tokens, block_line)
         if "name" not in fields or fields["name"][0] != "str":
             raise AvaFormatError(path, block_line, 'block has no quoted name: "..."')
         id_field = fields.get("label_id", fields.get("id"))
@@ -170,8 +146,37 @@ def read_label_map(path: PathLike) -> LabelMap:
         names[class_id] = fields["name"][1]
         groups[class_id] = group
     if not names:
-        raise AvaFormatError(path, max(last_line, 1), "no label or item blocks found")
+        raise AvaFormatError(path, 1, "no label or item blocks found")
     return LabelMap(names=names, groups=groups)
+
+
+def _pbtxt_block(path: PathLike, tokens: Iterator[tuple[str, str, int]],
+                 block_line: int) -> dict[str, tuple[str, str, int]]:
+    """The ``{ field: value ... }`` after a block name, as field -> (kind, value, line)."""
+    kind, text, line = next(tokens, ("eof", "", block_line))
+    if (kind, text) == ("punct", ":"):  # the text format also allows `item: {`
+        kind, text, line = next(tokens, ("eof", "", line))
+    if (kind, text) != ("punct", "{"):
+        raise AvaFormatError(path, line, f"expected '{{' after the block name, got {text!r}")
+    fields: dict[str, tuple[str, str, int]] = {}
+    while True:
+        kind, text, line = next(tokens, ("eof", "", line))
+        if kind == "eof":
+            raise AvaFormatError(path, block_line, "block is not closed with '}'")
+        if (kind, text) == ("punct", "}"):
+            return fields
+        if kind != "word":
+            raise AvaFormatError(path, line, f"expected a field name, got {text!r}")
+        name, name_line = text, line
+        kind, text, line = next(tokens, ("eof", "", line))
+        if (kind, text) != ("punct", ":"):
+            raise AvaFormatError(path, line, f"expected ':' after {name!r}")
+        kind, text, line = next(tokens, ("eof", "", line))
+        if kind not in ("str", "word"):
+            raise AvaFormatError(path, line, f"field {name!r} has no value")
+        if name in fields:
+            raise AvaFormatError(path, name_line, f"field {name!r} given twice in one block")
+        fields[name] = (kind, text, name_line)
 
 
 # ----------------------------------------------------------------------------- box CSVs
