@@ -1,0 +1,454 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""AVA v2.2 for a memory model: keyframes, clips, box-aware transforms, collate.
+
+Built from PyTorchVideo's parts (``FrameVideo`` for frame folders, the box-aware functions of
+``pytorchvideo.transforms.functional``), extended here, and only here, where MeMViT needs more
+than PyTorchVideo 0.1.5 gives:
+
+* keyframes come from the box files as PySlowFast reads them (ground truth plus detector boxes
+  above ``AVA.DETECTION_SCORE_THRESH``, merged per box; seconds 902-1798), not from
+  PyTorchVideo's ``Ava``, which ignores detector boxes and score thresholds;
+* frames are addressed through the frame lists, not by listing folders (a stray file in a
+  frame folder shifts every frame silently in PyTorchVideo), and clips at a video's ends are
+  padded by repeating the edge frame as PySlowFast does (PyTorchVideo drops them silently);
+* a missing or corrupt JPEG is replaced by the nearest readable frame of the clip and
+  reported (PyTorchVideo and PySlowFast raise inside the DataLoader worker);
+* augmentation is drawn once per video and epoch, so a memory model sees consistent views of
+  one video across its clips (:class:`memvit.data.streams.StreamKey` carries the epoch);
+* ``random_crop_with_boxes`` returns a bare tensor when no crop is needed and
+  ``short_side_scale_with_boxes`` scales its input boxes in place: both are wrapped;
+* a collate function for the ragged boxes (the default collate fails on AVA samples).
+
+Samples are dicts; :func:`ava_collate` makes the model's batch: ``video (B, 3, T, H, W)``,
+``boxes (K, 5)`` rows ``[batch index, x1, y1, x2, y2]`` in input pixels, ``labels (K, classes)``
+multi-hot, ``video_ids`` (one per row, for the memory) and the original normalised boxes with
+their ``(video, sec)`` for writing predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pytorchvideo.data.frame_video import FrameVideo
+from pytorchvideo.transforms import functional as PTVF
+from torch import Tensor
+
+from .ava_files import AvaFormatError, BoxRow, read_boxes_csv, read_frame_list
+from .streams import StreamKey
+
+logger = logging.getLogger(__name__)
+
+FPS = 30  # AVA frame folders: 30 frames per second, frame 0 at second 900
+FIRST_SECOND = 900
+VALID_SECONDS = range(902, 1799)  # keyframes AVA annotates (and PySlowFast reads)
+
+
+def sec_to_frame(sec: int) -> int:
+    """Index (0-based) in a frame folder of the frame shown at keyframe second ``sec``."""
+    return (sec - FIRST_SECOND) * FPS
+
+
+# ---------------------------------------------------------------------------------- keyframes
+@dataclass(frozen=True)
+class Keyframe:
+    """One keyframe: its boxes (normalised x1, y1, x2, y2) and each box's AVA action ids
+    (empty: a detector box with no action, a negative in training)."""
+
+    video: str
+    sec: int
+    boxes: np.ndarray
+    labels: tuple[tuple[int, ...], ...]
+
+
+@dataclass
+class LoadReport:
+    """What loading the keyframes skipped, to log once."""
+
+    videos_not_in_frame_lists: set[str] = field(default_factory=set)
+    keyframes_outside_video: list[tuple[str, int]] = field(default_factory=list)
+    seconds_outside_valid_range: int = 0
+
+    def log(self, split: str) -> None:
+        if self.videos_not_in_frame_lists:
+            names = sorted(self.videos_not_in_frame_lists)
+            logger.warning("AVA %s: skipped the boxes of %d video(s) absent from the frame lists: %s%s", split,
+                           len(names), ", ".join(names[:10]), " ..." if len(names) > 10 else "")
+        if self.keyframes_outside_video:
+            logger.warning("AVA %s: skipped %d keyframe(s) past the end of their frame folder, e.g. %s", split,
+                           len(self.keyframes_outside_video), self.keyframes_outside_video[:5])
+        if self.seconds_outside_valid_range:
+            logger.info("AVA %s: ignored %d box row(s) outside seconds %d-%d", split,
+                        self.seconds_outside_valid_range, VALID_SECONDS.start, VALID_SECONDS.stop - 1)
+
+
+def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str, list[str]], *,
+                   score_threshold: float, num_classes: int, split: str = "") -> list[Keyframe]:
+    """Keyframes of a split from its box files, as PySlowFast reads them.
+
+    ``box_files``: ``(path, is_ground_truth)``. Ground-truth rows are all kept; detector rows
+    only with a score (column 8) ``>= score_threshold``. Rows of one keyframe with the same box
+    are one box carrying every label. Videos keep their frame-list order, seconds ascend; only
+    seconds 902-1798 of videos in ``frame_lists`` whose keyframe frame exists are kept (the
+    skips are logged). An action id outside ``1..num_classes`` is an error naming the line.
+    """
+    report = LoadReport()
+    merged: dict[tuple[str, int], dict[tuple[float, ...], list[int]]] = {}
+    for path, is_gt in box_files:
+        rows = read_boxes_csv(path) if is_gt else _detector_rows(path, score_threshold)
+        for row in rows:
+            if row.sec not in VALID_SECONDS:
+                report.seconds_outside_valid_range += 1
+                continue
+            if row.video not in frame_lists:
+                report.videos_not_in_frame_lists.add(row.video)
+                continue
+            if row.action is not None and not 1 <= row.action <= num_classes:
+                raise AvaFormatError(path, row.line, f"action id {row.action} is outside 1..{num_classes} "
+                                     "(MODEL.NUM_CLASSES)")
+            labels = merged.setdefault((row.video, row.sec), {}).setdefault(tuple(row.box), [])
+            if row.action is not None:
+                labels.append(row.action)
+    order = {video: i for i, video in enumerate(frame_lists)}
+    keyframes = []
+    for (video, sec), boxes in sorted(merged.items(), key=lambda item: (order[item[0][0]], item[0][1])):
+        if sec_to_frame(sec) >= len(frame_lists[video]):
+            report.keyframes_outside_video.append((video, sec))
+            continue
+        keyframes.append(Keyframe(video, sec, np.array(list(boxes), dtype=np.float32).reshape(-1, 4),
+                                  tuple(tuple(dict.fromkeys(labels)) for labels in boxes.values())))
+    report.log(split)
+    return keyframes
+
+
+def _detector_rows(path: str, score_threshold: float) -> list[BoxRow]:
+    """Detector boxes above the threshold. A ground-truth file listed among the "predicted"
+    boxes (the released AVA configs do this) has person ids in column 8: PySlowFast compares
+    them with the threshold too, which keeps every row with a person id >= 1; so does this."""
+    return [row for row in read_boxes_csv(path) if row.extra is not None and row.extra >= score_threshold]
+
+
+# ---------------------------------------------------------------------------------- frames
+class AvaFrameVideo(FrameVideo):
+    """PyTorchVideo's ``FrameVideo`` over one AVA frame folder, addressed by frame index.
+
+    ``frames(indices)`` loads exactly the given indices (repeats allowed, PySlowFast's clamped
+    clip windows) and survives unreadable files: each is replaced by the nearest readable
+    frame of the clip and reported; ``None`` when no frame of the clip can be read.
+    """
+
+    def frames(self, indices: Sequence[int]) -> tuple[np.ndarray | None, list[str]]:
+        problems: list[str] = []
+        decoded: dict[int, np.ndarray | None] = {}
+        for index in dict.fromkeys(indices):
+            path = self._video_frame_to_path(index)
+            decoded[index] = _read_rgb(path)
+            if decoded[index] is None:
+                problems.append(f"unreadable frame {path}")
+        good = [i for i, img in decoded.items() if img is not None]
+        if not good:
+            return None, problems
+        shape = decoded[good[0]].shape
+        out = []
+        for index in indices:
+            img = decoded[index]
+            if img is None or img.shape != shape:
+                if img is not None:
+                    problems.append(f"frame {self._video_frame_to_path(index)} has size {img.shape[:2]}, "
+                                    f"the clip {shape[:2]}")
+                img = decoded[min(good, key=lambda g: abs(g - index))]
+            out.append(img)
+        return np.stack(out), problems
+
+
+def _read_rgb(path: str) -> np.ndarray | None:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------------------------- transforms
+@dataclass(frozen=True)
+class AvaTransform:
+    """PySlowFast's AVA pre-processing on PyTorchVideo's box-aware functions.
+
+    ``train``: short side to a size drawn inverse-uniformly in ``jitter_scales``, random
+    ``crop_size`` crop, horizontal flip (p 0.5), colour jitter and PCA lighting;
+    ``val``: short side to ``crop_size``, centre crop; ``test``: short side to ``crop_size``, no
+    crop (the full frame, as the reference tests). Then ``/255``, mean/std, optional BGR. The
+    random draws come from the generator passed in (one per video and epoch).
+    """
+
+    mode: str = "train"
+    crop_size: int = 224
+    jitter_scales: tuple[int, int] = (256, 320)
+    random_flip: bool = True
+    color_augmentation: bool = True
+    pca_jitter_only: bool = False
+    pca_eigval: tuple[float, ...] = (0.225, 0.224, 0.229)
+    pca_eigvec: tuple[tuple[float, ...], ...] = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140),
+                                                 (-0.5836, -0.6948, 0.4203))
+    mean: tuple[float, ...] = (0.45, 0.45, 0.45)
+    std: tuple[float, ...] = (0.225, 0.225, 0.225)
+    bgr: bool = False
+    backend: str = "cv2"  # AVA.IMG_PROC_BACKEND: "cv2" or "pytorch" resizing
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("train", "val", "test"):
+            raise ValueError(f"mode must be 'train', 'val' or 'test'; got {self.mode!r}")
+        if self.backend not in ("cv2", "pytorch"):
+            raise ValueError(f"AVA.IMG_PROC_BACKEND must be 'cv2' or 'pytorch'; got {self.backend!r}")
+
+    def __call__(self, frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        """``frames (T, H, W, 3)`` uint8 RGB, ``boxes (K, 4)`` normalised -> ``(3, T, H', W')`` float
+        and ``(K, 4)`` pixel boxes in the output clip."""
+        clip = torch.from_numpy(frames).permute(3, 0, 1, 2).float()  # C, T, H, W
+        height, width = clip.shape[2:]
+        pixel = boxes.astype(np.float32) * np.array([width, height, width, height], dtype=np.float32)
+        pixel = PTVF.clip_boxes_to_image(pixel, height, width)
+        backend = "opencv" if self.backend == "cv2" else "pytorch"
+        if self.mode == "train":
+            low, high = self.jitter_scales
+            size = int(round(1.0 / rng.uniform(1.0 / high, 1.0 / low)))  # inverse-uniform, as PySlowFast
+            clip, pixel = PTVF.short_side_scale_with_boxes(clip, pixel.copy(), size, backend=backend)
+            clip, pixel = self._crop(clip, pixel, rng)
+            if self.random_flip and rng.uniform() < 0.5:
+                clip, pixel = PTVF.horizontal_flip_with_boxes(1.0, clip, pixel)
+        else:
+            clip, pixel = PTVF.short_side_scale_with_boxes(clip, pixel.copy(), self.crop_size, backend=backend)
+            if self.mode == "val":
+                clip, pixel = PTVF.uniform_crop_with_boxes(clip, self.crop_size, 1, pixel)
+        pixel = PTVF.clip_boxes_to_image(pixel, clip.shape[2], clip.shape[3])
+        clip = clip / 255.0
+        if self.mode == "train" and self.color_augmentation:
+            clip = self._color(clip, rng)
+        mean = torch.tensor(self.mean).view(3, 1, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1, 1)
+        clip = (clip - mean) / std
+        if self.bgr:
+            clip = clip.flip(0)
+        return clip.contiguous(), torch.as_tensor(np.ascontiguousarray(pixel), dtype=torch.float32)
+
+    def _crop(self, clip: Tensor, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:
+        """Random crop with the offsets drawn from ``rng`` (PyTorchVideo's draws from torch's global
+        generator, which would tie the crop to the worker instead of the video)."""
+        size = self.crop_size
+        height, width = clip.shape[2:]
+        y = int(rng.integers(0, height - size + 1)) if height > size else 0
+        x = int(rng.integers(0, width - size + 1)) if width > size else 0
+        cropped = clip[:, :, y:y + size, x:x + size]
+        return cropped, PTVF.crop_boxes(boxes, x, y, cropped.shape[2], cropped.shape[3])
+
+    def _color(self, clip: Tensor, rng: np.random.Generator) -> Tensor:
+        """PySlowFast's colour jitter (brightness, contrast, saturation 0.4, random order) and
+        AlexNet PCA lighting (alpha std 0.1), one draw for the whole clip."""
+        if not self.pca_jitter_only:
+            for op in rng.permutation(3):
+                alpha = 1.0 + rng.uniform(-0.4, 0.4)
+                if op == 0:  # brightness
+                    clip = clip * alpha
+                else:
+                    gray = _grayscale(clip)
+                    if op == 1:  # contrast: blend with the clip's mean gray level
+                        gray = gray.mean(dim=(1, 2, 3), keepdim=True)
+                    clip = clip * alpha + gray * (1.0 - alpha)
+        alpha = rng.normal(0.0, 0.1, size=3)
+        shift = np.asarray(self.pca_eigvec, dtype=np.float64) @ (alpha * np.asarray(self.pca_eigval))
+        return clip + torch.tensor(shift, dtype=clip.dtype).view(3, 1, 1, 1)
+
+
+def _grayscale(clip: Tensor) -> Tensor:
+    gray = 0.299 * clip[0] + 0.587 * clip[1] + 0.114 * clip[2]
+    return gray.unsqueeze(0).expand_as(clip)
+
+
+# ---------------------------------------------------------------------------------- dataset
+class AvaDataset(torch.utils.data.Dataset):
+    """Keyframes of one AVA split as samples for :class:`memvit.data.streams.StreamBatchSampler`.
+
+    Args:
+        keyframes: from :func:`load_keyframes`.
+        frame_lists: video -> frame paths (from the frame lists), relative to ``frame_dir``.
+        frame_dir: ``AVA.FRAME_DIR``.
+        num_frames, sampling_rate: the clip (``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE``),
+            centred on the keyframe: frames ``center - L/2 .. center + L/2 - 1`` every
+            ``sampling_rate``, clamped to the video.
+        transform: an :class:`AvaTransform`.
+        num_classes: width of the multi-hot labels (AVA id ``k`` is column ``k - 1``).
+        perturb_frames: ``DATA.PERTURB_AVA_FRAMES`` (training): each frame index jitters by
+            ``[-rate/2, rate/2)``, the first only forward and the last only backward.
+        max_boxes: boxes per clip the model holds; more are dropped (logged).
+        seed: base of the per-video augmentation draws.
+    """
+
+    def __init__(self, keyframes: Sequence[Keyframe], frame_lists: dict[str, list[str]], frame_dir: str, *,
+                 num_frames: int, sampling_rate: int, transform: AvaTransform, num_classes: int,
+                 perturb_frames: bool = False, max_boxes: int = 100, seed: int = 0) -> None:
+        self.keyframes = list(keyframes)
+        self.frame_dir = frame_dir
+        self.frame_lists = frame_lists
+        self.num_frames, self.sampling_rate = num_frames, sampling_rate
+        self.transform = transform
+        self.num_classes = num_classes
+        self.perturb_frames = perturb_frames
+        self.max_boxes = max_boxes
+        self.seed = seed
+        self.video_index = {video: i for i, video in enumerate(frame_lists)}
+        self._videos: dict[str, AvaFrameVideo] = {}
+
+    def __len__(self) -> int:
+        return len(self.keyframes)
+
+    def keyframe_ids(self) -> list[tuple[str, int]]:
+        """``(video, sec)`` of every sample, for the stream sampler."""
+        return [(k.video, k.sec) for k in self.keyframes]
+
+    def frame_indices(self, keyframe: Keyframe, rng: np.random.Generator | None = None) -> list[int]:
+        """The clip's frame indices in its folder (PySlowFast's window, clamped to the video)."""
+        length = self.num_frames * self.sampling_rate
+        center = sec_to_frame(keyframe.sec)
+        indices = np.arange(center - length // 2, center + length // 2, self.sampling_rate)
+        if rng is not None and self.perturb_frames:
+            rate = self.sampling_rate
+            jitter = rng.integers((-rate) // 2, rate // 2, size=len(indices)) if rate // 2 > (-rate) // 2 else \
+                np.zeros(len(indices), dtype=np.int64)
+            jitter[0] = rng.integers(0, rate // 2) if rate // 2 > 0 else 0
+            jitter[-1] = rng.integers((-rate) // 2, 0) if rate > 1 else 0
+            indices = indices + jitter
+        return np.clip(indices, 0, len(self.frame_lists[keyframe.video]) - 1).tolist()
+
+    def _video(self, name: str) -> AvaFrameVideo:
+        if name not in self._videos:
+            paths = [os.path.join(self.frame_dir, p) for p in self.frame_lists[name]]
+            self._videos[name] = AvaFrameVideo.from_frame_paths(paths, fps=FPS)
+        return self._videos[name]
+
+    def __getitem__(self, key: StreamKey | int) -> dict[str, Any]:
+        if not isinstance(key, StreamKey):
+            key = StreamKey(int(key), 0, 0)
+        keyframe = self.keyframes[key.index]
+        video_index = self.video_index[keyframe.video]
+        # One augmentation draw per (video, epoch); frame jitter per keyframe.
+        view_rng = np.random.default_rng([self.seed, key.epoch, video_index])
+        clip_rng = np.random.default_rng([self.seed, key.epoch, video_index, keyframe.sec])
+        problems: list[str] = []
+        boxes, labels = keyframe.boxes, keyframe.labels
+        if len(boxes) > self.max_boxes:
+            problems.append(f"{keyframe.video} {keyframe.sec}: {len(boxes)} boxes, kept the first {self.max_boxes}")
+            boxes, labels = boxes[: self.max_boxes], labels[: self.max_boxes]
+        frames, frame_problems = self._video(keyframe.video).frames(self.frame_indices(keyframe, clip_rng))
+        problems += frame_problems
+        valid = frames is not None
+        if not valid:
+            problems.append(f"{keyframe.video} {keyframe.sec}: no readable frame in the clip; the keyframe is skipped")
+            height, width = self._frame_size(keyframe.video)
+            frames = np.zeros((self.num_frames, height, width, 3), dtype=np.uint8)
+        for problem in problems:
+            logger.warning("AVA: %s", problem)
+        video, pixel_boxes = self.transform(frames, boxes, view_rng)
+        multi_hot = torch.zeros(len(boxes), self.num_classes)
+        for i, ids in enumerate(labels):
+            for action in ids:
+                multi_hot[i, action - 1] = 1.0
+        if not valid:  # the row still runs (its stream keeps its place) but has nothing to learn or score
+            pixel_boxes, multi_hot, boxes = pixel_boxes[:0], multi_hot[:0], boxes[:0]
+        return {"video": video, "boxes": pixel_boxes, "labels": multi_hot,
+                "ori_boxes": torch.from_numpy(np.ascontiguousarray(boxes)), "video_id": keyframe.video,
+                "sec": keyframe.sec, "stream": key.stream, "problems": problems}
+
+    def _frame_size(self, name: str) -> tuple[int, int]:
+        for path in self.frame_lists[name][:: max(1, len(self.frame_lists[name]) // 16)]:
+            img = _read_rgb(os.path.join(self.frame_dir, path))
+            if img is not None:
+                return img.shape[:2]
+        return (self.transform.crop_size, self.transform.crop_size)
+
+
+def ava_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack stream rows into the model's batch (boxes get their row's index as column 0)."""
+    sizes = {tuple(s["video"].shape) for s in samples}
+    if len(sizes) > 1:
+        raise ValueError(f"clips of different sizes {sorted(sizes)} cannot share a batch: full-frame test "
+                         "clips of videos with other aspect ratios need TEST.BATCH_SIZE 1 per process "
+                         "(the reference's setting) or a cropping mode")
+    boxes = [torch.cat([torch.full((len(s["boxes"]), 1), float(i)), s["boxes"]], dim=1) for i, s in enumerate(samples)]
+    return {
+        "video": torch.stack([s["video"] for s in samples]),
+        "boxes": torch.cat(boxes) if boxes else torch.zeros(0, 5),
+        "labels": torch.cat([s["labels"] for s in samples]),
+        "ori_boxes": torch.cat([s["ori_boxes"] for s in samples]),
+        "box_keys": [(s["video_id"], s["sec"]) for s in samples for _ in range(len(s["boxes"]))],
+        "video_ids": [s["video_id"] for s in samples],
+        "secs": [s["sec"] for s in samples],
+        "streams": [s["stream"] for s in samples],
+        "problems": [p for s in samples for p in s["problems"]],
+    }
+
+
+# ---------------------------------------------------------------------------------- from a config
+def read_frame_lists(frame_list_dir: str, names: Sequence[str], frame_dir: str) -> dict[str, list[str]]:
+    """Video -> frame paths of the listed frame-list files; checks every video's first and last
+    frame exist (a frame list naming a folder that is not there is an error naming both)."""
+    frame_lists: dict[str, list[str]] = {}
+    for name in names:
+        path = os.path.join(frame_list_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"AVA frame list not found: {path} (AVA.FRAME_LIST_DIR / AVA.*_LISTS)")
+        for video, paths in read_frame_list(path).items():
+            frame_lists[video] = paths
+            for frame in (paths[0], paths[-1]):
+                if not os.path.isfile(os.path.join(frame_dir, frame)):
+                    raise FileNotFoundError(f"{path} lists video {video} but {os.path.join(frame_dir, frame)} does "
+                                            "not exist (AVA.FRAME_DIR; run python -m memvit.data.prepare_ava?)")
+    return frame_lists
+
+
+def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
+    """The AVA dataset a PySlowFast-style config describes: ``split`` is ``"train"``, ``"val"``
+    (the training loop's evaluation: centre crop) or ``"test"`` (full frames, as the reference's
+    test)."""
+    ava, data = cfg.AVA, cfg.DATA
+    train = split == "train"
+    lists = ava.TRAIN_LISTS if train else ava.TEST_LISTS
+    frame_lists = read_frame_lists(ava.FRAME_LIST_DIR, lists, ava.FRAME_DIR)
+    if train:
+        box_files = [(os.path.join(ava.ANNOTATION_DIR, f), True) for f in ava.TRAIN_GT_BOX_LISTS]
+        box_files += [(os.path.join(ava.ANNOTATION_DIR, f), False) for f in ava.TRAIN_PREDICT_BOX_LISTS]
+    else:
+        box_files = [(os.path.join(ava.ANNOTATION_DIR, f), False) for f in ava.TEST_PREDICT_BOX_LISTS]
+    for path, _ in box_files:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"AVA box file not found: {path} (AVA.ANNOTATION_DIR / AVA.*_BOX_LISTS)")
+    keyframes = load_keyframes(box_files, frame_lists, score_threshold=ava.DETECTION_SCORE_THRESH,
+                               num_classes=cfg.MODEL.NUM_CLASSES, split=split)
+    if not train and not ava.FULL_TEST_ON_VAL:
+        keyframes = [k for k in keyframes if k.sec % 4 == 0]  # PySlowFast's quick validation subset
+    transform = AvaTransform(
+        mode=split, crop_size=data.TRAIN_CROP_SIZE if train else data.TEST_CROP_SIZE,
+        jitter_scales=tuple(data.TRAIN_JITTER_SCALES), random_flip=data.RANDOM_FLIP,
+        color_augmentation=ava.TRAIN_USE_COLOR_AUGMENTATION, pca_jitter_only=ava.TRAIN_PCA_JITTER_ONLY,
+        pca_eigval=tuple(data.TRAIN_PCA_EIGVAL), pca_eigvec=tuple(tuple(v) for v in data.TRAIN_PCA_EIGVEC),
+        mean=tuple(data.MEAN), std=tuple(data.STD), bgr=ava.BGR, backend=ava.IMG_PROC_BACKEND)
+    return AvaDataset(keyframes, frame_lists, ava.FRAME_DIR, num_frames=data.NUM_FRAMES,
+                      sampling_rate=data.SAMPLING_RATE, transform=transform, num_classes=cfg.MODEL.NUM_CLASSES,
+                      perturb_frames=train and data.PERTURB_AVA_FRAMES, max_boxes=cfg.MEMVIT.MAX_BOXES,
+                      seed=cfg.RNG_SEED)
+
+
+def keyframe_count_text(dataset: AvaDataset) -> str:
+    videos = {k.video for k in dataset.keyframes}
+    boxes = sum(len(k.boxes) for k in dataset.keyframes)
+    return f"{len(dataset)} keyframes, {boxes} boxes, {len(videos)} videos"
+
+
+__all__ = ["AvaDataset", "AvaFrameVideo", "AvaTransform", "Keyframe", "ava_collate", "build_ava_dataset",
+           "load_keyframes", "read_frame_lists", "sec_to_frame"]
