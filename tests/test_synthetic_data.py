@@ -18,16 +18,12 @@ from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-import memvit  # noqa: F401  (installs the torchvision shim PyTorchVideo 0.1.5 needs)
-
-cv2 = pytest.importorskip("cv2")
-from PIL import Image  # noqa: E402
-from pytorchvideo.data.ava import AvaLabeledVideoFramePaths  # noqa: E402
-
-from memvit.data import synthetic  # noqa: E402
+from memvit.data import synthetic  # importing memvit installs the torchvision shim PyTorchVideo 0.1.5 needs
 
 ARGS = dict(videos_train=2, videos_val=2, seconds=12, size=(96, 128), seed=3, progress=False)
 SPLITS = ("train", "val")
@@ -68,7 +64,7 @@ def read_rows(path: Path) -> list[list[str]]:
 
 
 def ground_truth(root: Path, split: str) -> dict[tuple[str, int, int], dict]:
-    """(video, sec, person) -> {"box": pixels-normalised box, "labels": set of ids}, from the CSV alone."""
+    """(video, sec, person) -> {"box": normalised box, "labels": set of ids}, from the CSV alone."""
     out: dict[tuple[str, int, int], dict] = {}
     for row in read_rows(root / "annotations" / f"ava_{split}_v2.2.csv"):
         assert len(row) == 8 and len(row[1]) == 4
@@ -150,6 +146,8 @@ def test_jpegs_decode_to_the_configured_size(root, meta):
 
 
 def test_label_map_reads_like_ava(root):
+    from pytorchvideo.data.ava import AvaLabeledVideoFramePaths
+
     path = root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
     names, ids = AvaLabeledVideoFramePaths.read_label_map(str(path))
     classes = synthetic.DEFAULT_CLASSES
@@ -164,6 +162,8 @@ def test_label_map_reads_like_ava(root):
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_pytorchvideo_reads_annotations(root, split):
+    from pytorchvideo.data.ava import AvaLabeledVideoFramePaths
+
     frames, notes = root / "frames", root / "annotations"
     entries = AvaLabeledVideoFramePaths.from_csv(str(root / "frame_lists" / f"{split}.csv"),
                                                  str(notes / f"ava_{split}_v2.2.csv"), str(frames),
