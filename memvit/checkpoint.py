@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,17 +192,49 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | Mapping[str, A
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, epoch: int = 0,
-                    optimizer: torch.optim.Optimizer | None = None, cfg: Any | None = None) -> None:
-    """Write ``{"epoch", "model_state", "optimizer_state", "cfg"}`` as PySlowFast does (DDP
-    wrappers are unwrapped; ``cfg`` is stored as YAML text)."""
+                    optimizer: torch.optim.Optimizer | None = None, cfg: Any | None = None, **extra: Any) -> None:
+    """Write ``{"epoch", "model_state", "optimizer_state", "cfg", **extra}`` as PySlowFast does (DDP
+    wrappers are unwrapped; ``cfg`` is stored as YAML text), atomically (:func:`atomic_save`)."""
     module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     checkpoint: dict[str, Any] = {"epoch": int(epoch), "model_state": module.state_dict()}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
     if cfg is not None:
         checkpoint["cfg"] = cfg if isinstance(cfg, str) else cfg.dump()
-    torch.save(checkpoint, path)
+    checkpoint.update(extra)
+    atomic_save(checkpoint, path)
 
 
-__all__ = ["CHECKPOINT_SAFE_GLOBALS", "CheckpointError", "LoadReport", "compare_state",
+_SAVES = 0
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` that never leaves a partial file under ``path``: write a temporary file in
+    the same folder, fsync it, rename it over ``path`` and fsync the folder. A kill at any
+    moment leaves either the old file or the new one.
+
+    ``MEMVIT_FAULT_KILL_IN_SAVE=N`` (tests only) SIGKILLs the process inside the N-th save of
+    this process, after the temporary file is written and before the rename.
+    """
+    global _SAVES
+    _SAVES += 1
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    if os.environ.get("MEMVIT_FAULT_KILL_IN_SAVE") == str(_SAVES):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(tmp, path)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+__all__ = ["CHECKPOINT_SAFE_GLOBALS", "CheckpointError", "LoadReport", "atomic_save", "compare_state",
            "load_model_state", "load_pretrained", "model_state_of", "read_checkpoint", "save_checkpoint"]

@@ -15,8 +15,10 @@ than PyTorchVideo 0.1.5 gives:
   reported (PyTorchVideo and PySlowFast raise inside the DataLoader worker);
 * augmentation is drawn once per video and epoch, so a memory model sees consistent views of
   one video across its clips (:class:`memvit.data.streams.StreamKey` carries the epoch);
-* ``random_crop_with_boxes`` returns a bare tensor when no crop is needed and
-  ``short_side_scale_with_boxes`` scales its input boxes in place: both are wrapped;
+* ``random_crop_with_boxes`` draws its offsets from torch's global generator (which would tie
+  the crop to the DataLoader worker, not to the video) and returns a bare tensor when no crop
+  is needed: the crop is drawn here and its boxes moved with ``crop_boxes``;
+  ``short_side_scale_with_boxes`` scales its input boxes in place: it gets a copy;
 * a collate function for the ragged boxes (the default collate fails on AVA samples).
 
 Samples are dicts; :func:`ava_collate` makes the model's batch: ``video (B, 3, T, H, W)``,
@@ -246,7 +248,7 @@ class AvaTransform:
         y = int(rng.integers(0, height - size + 1)) if height > size else 0
         x = int(rng.integers(0, width - size + 1)) if width > size else 0
         cropped = clip[:, :, y:y + size, x:x + size]
-        return cropped, PTVF.crop_boxes(boxes, x, y, cropped.shape[2], cropped.shape[3])
+        return cropped, PTVF.crop_boxes(boxes, x, y)
 
     def _color(self, clip: Tensor, rng: np.random.Generator) -> Tensor:
         """PySlowFast's colour jitter (brightness, contrast, saturation 0.4, random order) and

@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -133,6 +134,27 @@ class MemorySnapshot:
                                       v=torch.cat([p.v for p in parts]), valid=valid))
             layers[name] = merged
         return MemorySnapshot(ids, layers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain containers and CPU tensors (what ``torch.load(weights_only=True)`` reads back):
+        the memory a checkpoint stores so that training resumes exactly."""
+        def entry(e: MemoryEntry) -> dict[str, Any]:
+            return {"k": e.k.detach().cpu(), "v": e.v.detach().cpu(), "thw": list(e.thw), "has_cls": e.has_cls,
+                    "compressed": e.compressed, "valid": None if e.valid is None else e.valid.cpu()}
+
+        return {"video_ids": [list(ids) for ids in self.video_ids],
+                "layers": {name: [entry(e) for e in entries] for name, entries in self.layers.items()}}
+
+    @staticmethod
+    def from_state_dict(state: dict[str, Any], device: torch.device | str = "cpu") -> MemorySnapshot:
+        """The inverse of :meth:`state_dict`, on ``device``."""
+        def entry(d: dict[str, Any]) -> MemoryEntry:
+            valid = None if d["valid"] is None else d["valid"].to(device)
+            return MemoryEntry(d["k"].to(device), d["v"].to(device), tuple(int(x) for x in d["thw"]),
+                               bool(d["has_cls"]), bool(d["compressed"]), valid)
+
+        return MemorySnapshot([tuple(ids) for ids in state["video_ids"]],
+                              {name: [entry(d) for d in entries] for name, entries in state["layers"].items()})
 
 
 @dataclass

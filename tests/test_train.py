@@ -1,0 +1,209 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Training: the reference's recipe, the artefacts of a run, nothing lost to a kill (real
+SIGKILLs and a SIGTERM of a training subprocess), non-finite losses, damaged checkpoints, and
+two processes under torchrun staying in sync."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from ava_fixtures import CONFIG, ROOT, make_tiny_ava, overrides
+
+from memvit import train as memvit_train
+from memvit.checkpoint import read_checkpoint
+from memvit.config import build_model, load_config
+from memvit.solver import build_schedule, lr_scale, parameter_groups
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_tiny_ava(tmp_path_factory.mktemp("ava"))
+
+
+# ---------------------------------------------------------------------------------- the recipe
+def test_schedule_is_the_reference_formula():
+    """MeMViT-16's recipe: linear warm-up from 1e-6 over 5 epochs to 0.075, then cosine to 1e-6
+    at epoch 30 (values worked out by hand from the reference's formula)."""
+    schedule = build_schedule(load_config(str(ROOT / "configs" / "ava_16.yaml")))
+    assert schedule(0.0) == pytest.approx(1e-6)
+    assert schedule(2.5) == pytest.approx(1e-6 + 2.5 * (0.075 - 1e-6) / 5)
+    assert schedule(5.0) == pytest.approx(0.075)
+    assert schedule(17.5) == pytest.approx(1e-6 + (0.075 - 1e-6) * 0.5)  # half-way through the cosine
+    assert schedule(30.0) == pytest.approx(1e-6)
+    lrs = [schedule(e / 10) for e in range(300)]
+    assert max(lrs) == pytest.approx(0.075, rel=1e-4) and lrs.index(max(lrs)) == 50
+
+
+def test_learning_rate_scales_with_the_global_batch():
+    """MeMViT-24's recipe trains on 16 machines: BASE_LR 0.075 per machine's 16 clips -> 1.2."""
+    cfg = load_config(str(ROOT / "configs" / "ava_24.yaml"))
+    scale = lr_scale(cfg, global_batch=16 * cfg.TRAIN.BATCH_SIZE)
+    assert scale == 16 and build_schedule(cfg, scale).base_lr == pytest.approx(1.2)
+    assert lr_scale(load_config(str(ROOT / "configs" / "synthetic.yaml")), global_batch=64) == 1.0
+
+
+def test_no_weight_decay_where_the_reference_has_none():
+    cfg = load_config(str(ROOT / "configs" / "ava_16.yaml"), ["MVIT.DEPTH", "2", "MVIT.DIM_MUL", "[[1, 2.0]]",
+                                                              "MVIT.HEAD_MUL", "[[1, 2.0]]"])
+    model = build_model(cfg)
+    decay, no_decay = (set(map(id, g["params"])) for g in parameter_groups(model, cfg))
+    for name, param in model.named_parameters():
+        expected_no_decay = param.ndim <= 1 or name.endswith(".bias")  # biases, LayerNorms
+        assert (id(param) in no_decay) == expected_no_decay, name
+    assert id(model.cls_token) in decay and id(model.blocks[0].attn.rel_pos_h) in decay  # ZERO_DECAY_POS_CLS False
+    cfg.MVIT.ZERO_DECAY_POS_CLS = True
+    _, no_decay = (set(map(id, g["params"])) for g in parameter_groups(model, cfg))
+    assert id(model.cls_token) in no_decay and id(model.blocks[0].attn.rel_pos_h) in no_decay
+
+
+# ---------------------------------------------------------------------------------- a run's artefacts
+def test_training_run_leaves_checkpoints_logs_curves_and_an_evaluation(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out)]) == 0
+    text = capsys.readouterr().out
+    assert "val frame-mAP" in text and "AVA frame-mAP@0.5" in text and "tensorboard --logdir" in text
+    names = set(os.listdir(out / "checkpoints"))
+    assert {"checkpoint_last.pyth", "checkpoint_best.pyth", "checkpoint_epoch_00001.pyth",
+            "checkpoint_epoch_00002.pyth"} <= names
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["type"] == "train"]
+    assert [r["global_iteration"] for r in train] == list(range(1, len(train) + 1))
+    assert all(math.isfinite(r["loss"]) and r["lr"] > 0 and r["clips_per_second"] > 0 for r in train)
+    assert [r["epoch"] for r in records if r["type"] == "eval"] == [1, 2]
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(out / "tensorboard"))
+    assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "eval_test" / "predictions.csv").is_file() and (out / "eval_epoch_00002" / "summary.json").is_file()
+    last = read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")
+    assert last["epoch"] == 1 and last["train_state"]["progress"]["epoch"] == 2  # PySlowFast: 0-based epoch done
+    assert "model_state" in last and "optimizer_state" in last and isinstance(last["cfg"], str)
+
+
+# ---------------------------------------------------------------------------------- nothing lost
+def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+                   "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "memvit.train", *args], cwd=ROOT, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_iteration(log: Path, proc: subprocess.Popen, skip_lines: int, iteration: int,
+                       timeout: float = 240) -> None:
+    """Until the run logs ``iteration`` (counting only lines after ``skip_lines``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early:\n{proc.stdout.read()}")
+        if log.is_file():
+            for line in log.read_text().splitlines()[skip_lines:]:
+                record = json.loads(line)
+                if record["type"] == "train" and record["global_iteration"] >= iteration:
+                    return
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"iteration {iteration} not reached in {timeout} s")
+
+
+def lines(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
+def final_state(out: Path) -> dict:
+    checkpoint = read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")
+    return {"model": checkpoint["model_state"], "optimizer": checkpoint["optimizer_state"]["state"]}
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for index, state in a["optimizer"].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["optimizer"][index][name])), (index, name)
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
+    """An uninterrupted run against one stopped by SIGTERM, SIGKILLed mid-epoch after an
+    evaluation, SIGKILLed inside a checkpoint write, and finished by AUTO_RESUME: identical
+    weights and optimizer state, bit for bit (one thread, deterministic CPU kernels)."""
+    extra = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 2, "DATA_LOADER.NUM_WORKERS": 1, "TEST.ENABLE": False}
+    reference = tmp_path / "uninterrupted"
+    run = launch(["--cfg", CONFIG, *overrides(tiny_data, reference, extra)])
+    assert run.wait(timeout=600) == 0, run.stdout.read()
+    iterations = read_checkpoint(reference / "checkpoints" / "checkpoint_last.pyth")["train_state"]["iters_per_epoch"]
+    assert iterations >= 4
+
+    out = tmp_path / "interrupted"
+    args = ["--cfg", CONFIG, *overrides(tiny_data, out, extra)]
+    log = out / "log.jsonl"
+    # 1. SIGTERM (pre-emption) mid-epoch: a checkpoint at the next iteration, a clean exit.
+    proc = launch(args)
+    wait_for_iteration(log, proc, 0, 3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0
+    assert "stopped by SIGTERM" in proc.stdout.read()
+    assert 3 <= read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")["train_state"]["progress"]["iteration"]
+    # 2. SIGKILL in the second epoch, after the first epoch's evaluation.
+    proc = launch(args)
+    wait_for_iteration(log, proc, lines(log), iterations + 2)
+    proc.kill()
+    proc.wait(timeout=60)
+    # 3. SIGKILL inside the next checkpoint write (after the temporary file, before the rename).
+    proc = launch(args, env={"MEMVIT_FAULT_KILL_IN_SAVE": "1"})
+    assert proc.wait(timeout=300) == -signal.SIGKILL
+    assert any(".tmp-" in name for name in os.listdir(out / "checkpoints"))
+    # 4. Resume to the end.
+    proc = launch(args)
+    assert proc.wait(timeout=600) == 0, proc.stdout.read()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum(1 for e in events if e.get("event") == "resumed") == 3
+    assert_identical(final_state(out), final_state(reference))
+
+
+def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):
+    out = tmp_path / "run"
+    first = {"SOLVER.MAX_EPOCH": 1, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
+    assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, first)]) == 0
+    last = out / "checkpoints" / "checkpoint_last.pyth"
+    os.unlink(last)  # it is a hard link to the epoch file; a damaged copy replaces it
+    last.write_bytes((out / "checkpoints" / "checkpoint_epoch_00001.pyth").read_bytes()[:1000])
+    second = {"SOLVER.MAX_EPOCH": 2, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
+    with caplog.at_level(logging.WARNING, logger="memvit.train"):
+        assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, second)]) == 0
+    assert any("skipping checkpoint" in r.getMessage() and "truncated" in r.getMessage() for r in caplog.records)
+    assert read_checkpoint(last)["train_state"]["progress"]["epoch"] == 2
+
+
+def test_non_finite_loss_stops_naming_the_iteration(tiny_data, tmp_path, caplog):
+    out = tmp_path / "run"
+    broken = {"DATA.STD": "[0.0, 0.0, 0.0]", "TEST.ENABLE": False}  # every input becomes inf or nan
+    with caplog.at_level(logging.ERROR, logger="memvit.train"):
+        assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, broken)]) == 1
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "non-finite loss" in message and "epoch 1, iteration 1" in message and "none" in message
+    assert not os.listdir(out / "checkpoints") if (out / "checkpoints").exists() else True
+
+
+def test_two_processes_under_torchrun_stay_in_sync(tiny_data, tmp_path):
+    out = tmp_path / "ddp"
+    extra = {"SOLVER.MAX_EPOCH": 1, "TRAIN.EVAL_PERIOD": 1, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 4}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "memvit.train", "--cfg", CONFIG, *overrides(tiny_data, out, extra)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-4000:]
+    assert "2 processes x 2 streams = global batch 4" in text  # TRAIN.BATCH_SIZE is one machine's
+    assert "all 2 processes hold identical weights" in text
+    checkpoint = read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")
+    assert len(checkpoint["rank_states"]) == 2 and checkpoint["train_state"]["world_size"] == 2
