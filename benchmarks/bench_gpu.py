@@ -38,7 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import baselines  # noqa: E402
-from memvit.models.shapes import preset_attention_problems  # noqa: E402
+
+try:  # the layer shapes come from the model, which needs PyTorchVideo
+    from memvit.models.shapes import preset_attention_problems  # noqa: E402
+except ImportError as error:  # pragma: no cover - the GPU machine without carried wheels
+    raise SystemExit(f"bench_gpu.py needs memvit's model package ({error}); carry PyTorchVideo's wheels in .whl/ "
+                     "(docs/cuda.md, 'Running the GPU check')") from error
 from memvit_ext import memory_pooling_attention, query_rel_bias  # noqa: E402
 from memvit_ext.testing import AttentionProblem, leaves, make_inputs  # noqa: E402
 

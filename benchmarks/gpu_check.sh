@@ -27,6 +27,15 @@ stamp "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv 2>&1 | tee "$LOGS/device.txt"
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$LOGS/device.txt"
 
+# The benchmark derives its layer shapes from the model (memvit.models.shapes), which needs
+# PyTorchVideo and its dependencies: the GPU machine's python has none, so a session carries
+# them as wheels in .whl/ (docs/cuda.md says how) and they are installed beside, never over, torch.
+if [ -d .whl ] && ls .whl/*.whl > /dev/null 2>&1; then
+  stamp "installing carried wheels"
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+
 stamp "build (archs $TORCH_CUDA_ARCH_LIST, $MAX_JOBS jobs)"
 if ! $PY setup.py build_ext --inplace > "$LOGS/build.log" 2>&1; then
   tail -40 "$LOGS/build.log"

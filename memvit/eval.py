@@ -126,8 +126,12 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
                                             predictions.scores[:, [i - 1 for i in ids]], ids)
     result = frame_map(groundtruth, detections, label_map, excluded, mode=mode)
     summary = format_summary(result, label_map)
+    chance = chance_map(groundtruth, detections, label_map, excluded, mode)
+    if chance is not None:
+        summary += f"\n  chance level (the same boxes with random scores): {100 * chance:.2f}"
     seconds = predictions.seconds
-    report: dict[str, Any] = {"map": result.map, "mode": mode, "groups": group_map(result, label_map),
+    report: dict[str, Any] = {"map": result.map, "chance_map": chance, "mode": mode,
+                              "groups": group_map(result, label_map),
                               "per_class": {str(k): v for k, v in result.per_class.items()}, "summary": summary,
                               "clips": predictions.clips, "seconds": seconds,
                               "clips_per_second": predictions.clips / seconds if seconds else 0.0,
@@ -138,6 +142,23 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
         with open(os.path.join(out_dir, "summary.json"), "w") as f:
             json.dump(report, f, indent=1, default=float)
     return report
+
+
+def chance_map(groundtruth: Any, detections: Any, label_map: Any, excluded: Any, mode: str, draws: int = 5,
+               limit: int = 2_000_000) -> float | None:
+    """The mAP of the same boxes scored at random (mean of a few seeded draws): what "above
+    chance" means for a data set whose proposals already sit on the persons. Skipped (None)
+    above ``limit`` detections, where it would cost more than the evaluation."""
+    from dataclasses import replace
+
+    from .evaluation.ava_map import frame_map
+
+    if len(detections) > limit or len(detections) == 0:
+        return None
+    rng = np.random.default_rng(0)
+    values = [frame_map(groundtruth, replace(detections, extra=rng.random(len(detections))), label_map, excluded,
+                        mode=mode).map for _ in range(draws)]
+    return float(np.mean(values))
 
 
 def evaluate(model: nn.Module, cfg: Any, *, split: str = "test", mode: str = "pyslowfast", out_dir: str | None = None,
