@@ -284,6 +284,8 @@ class StreamRunner:
         """Run every keyframe whose clip is complete (live: only the newest, the others dropped)."""
         while True:
             t = self.schedule.time(self.next_k)
+            if t is not None:  # frames before the next clip are no longer needed (long gaps between keyframes)
+                self.timeline.trim(self.spec.frame_indices(self._center(t))[0])
             if t is None or self._past_end(t) or not self._clip_ready(t):
                 return
             if self.options.max_seconds is not None and t > self.options.start + self.options.max_seconds:
@@ -300,9 +302,6 @@ class StreamRunner:
                 t = self.schedule.time(newest)
             self._run_keyframe(self.next_k, t)
             self.next_k += 1
-            following = self.schedule.time(self.next_k)
-            if following is not None:
-                self.timeline.trim(self.spec.frame_indices(self._center(following))[0])
 
     # -------------------------------------------------------------- annotated frames
     def _flush_video(self, final: bool) -> None:
@@ -310,15 +309,16 @@ class StreamRunner:
         while self.pending:
             frame = self.pending[0]
             k = self.schedule.nearest(frame.time)
-            if not final and k >= self.next_k:
-                return
+            t_k = self.schedule.time(k)
+            near = t_k is not None and abs(frame.time - t_k) <= hold
+            if not final and k >= self.next_k and near:
+                return  # its keyframe's detections are not known yet
             self.pending.popleft()
             if self.video is None:
                 continue
             shown = self.shown.get(k)
-            t_k = self.schedule.time(k)
             image = frame.image
-            if shown is not None and t_k is not None and abs(frame.time - t_k) <= hold:
+            if shown is not None and near:
                 from .visualize import draw_detections
 
                 image = draw_detections(image, shown.boxes, shown.labels,
@@ -419,8 +419,13 @@ class StreamRunner:
 
 # ---------------------------------------------------------------------------------------------- setup
 def load_detector(cfg_path: str, overrides: Sequence[str], checkpoint: str | None, device: str = "cpu",
-                  implementation: str = "auto") -> tuple[StreamingDetector, Any, list[str]]:
-    """The model of a config (and checkpoint) in a :class:`StreamingDetector`; also the config and notes."""
+                  implementation: str = "auto", seed: int = 0) -> tuple[StreamingDetector, Any, list[str]]:
+    """The model of a config (and checkpoint) in a :class:`StreamingDetector`; also the config and notes.
+
+    ``seed`` seeds the random weights that a missing checkpoint leaves (reproducible demos).
+    """
+    import torch
+
     from .checkpoint import CheckpointError, load_model_state
     from .config import ConfigError, build_model, load_config
     from .models import set_attention_implementation
@@ -428,6 +433,7 @@ def load_detector(cfg_path: str, overrides: Sequence[str], checkpoint: str | Non
     notes = []
     try:
         cfg = load_config(cfg_path, list(overrides))
+        torch.manual_seed(seed)
         model = build_model(cfg)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         raise InferenceError(f"config: {error}") from None
@@ -492,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "reference"),
                         help="attention op implementation")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint is given")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
@@ -507,7 +514,8 @@ def run_cli(args: argparse.Namespace) -> RunSummary:
         import torch
 
         torch.set_num_threads(args.threads)
-    detector, cfg, notes = load_detector(args.cfg, args.opts, args.checkpoint, args.device, args.implementation)
+    detector, cfg, notes = load_detector(args.cfg, args.opts, args.checkpoint, args.device, args.implementation,
+                                         args.seed)
     model = detector.model
     names, class_ids = label_names(args.label_map or _default_label_map(cfg), int(cfg.MODEL.NUM_CLASSES))
     video_id = args.video_id or (os.path.splitext(os.path.basename(args.video))[0] if not args.video.isdigit()

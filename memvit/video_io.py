@@ -310,10 +310,10 @@ class Timeline:
         self.latest = frame.time
 
     def finish(self, nominal_interval: float | None = None) -> None:
-        """No more frames: the last one is shown for one frame interval."""
+        """No more frames: the last one is shown for one frame interval (the last gap between frames)."""
         self.ended = True
         if self.latest is not None:
-            gap = nominal_interval or self._last_gap or 1 / self.fps
+            gap = self._last_gap or nominal_interval or 1 / self.fps
             self.end_time = self.latest + gap
 
     def _index_time(self, i: int) -> float:

@@ -51,8 +51,9 @@ def seed_of(gen) -> int:
 
 
 def run_cli(cfg, video, out, *extra, seed=0):
-    torch.manual_seed(seed)  # the model's random weights: tiny_model(cfg, seed) rebuilds them
-    return main(["--cfg", str(cfg), "--video", str(video), "--out", str(out), "--no-progress", *map(str, extra)])
+    """The CLI with random weights from ``seed`` (``tiny_model(cfg, seed)`` rebuilds them)."""
+    return main(["--cfg", str(cfg), "--video", str(video), "--out", str(out), "--no-progress", "--seed", str(seed),
+                 *map(str, extra)])
 
 
 def boxes_csv(path: Path, video: str, seconds: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
@@ -256,16 +257,17 @@ def test_live_stream_at_real_time_pace(setup, tmp_path):
     fifo = tmp_path / "live.ts"
     os.mkfifo(fifo)
     writer = _writer(str(fifo), 3.0)
-    started = time.monotonic()
     try:
         assert run_cli(cfg, fifo, tmp_path / "out", "--live", "--no-timeline") == 0
     finally:
         writer.wait(timeout=30)
-    elapsed = time.monotonic() - started
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["live"] and summary["frames_read"] == 90 and summary["clips_dropped"] == 0
     assert summary["clips"] == 3  # keyframes 0, 1, 2 s: the last frame is shown at 2.967 s
-    assert elapsed < 3.0 + 4.0  # kept pace: no backlog at the end
+    # Each clip ran as soon as its frames were in: the stream was then past the keyframe by the
+    # clip's second half (0.4 s) plus at most one reading delay, never by a backlog.
+    lags = [r["lag_s"] for r in read_jsonl(tmp_path / "out" / "predictions.jsonl")]
+    assert max(lags[:-1]) < 1.0, lags  # (the last clip ran at the end of the stream)
     assert any("live source ended" in w for w in summary["warnings"])
     assert probe_frames(str(tmp_path / "out" / "annotated.mp4"))[0] == 90
     assert len(read_boxes_csv(tmp_path / "out" / "predictions.csv")) == 3 * 7
