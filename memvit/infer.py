@@ -133,8 +133,8 @@ class PredictionWriter:
         self.class_ids = list(class_ids)  # 1-based AVA ids written / ranked
         self.csv_path = os.path.join(out_dir, CSV_NAME)
         self.json_path = os.path.join(out_dir, JSON_NAME)
-        self._csv: TextIO = open(self.csv_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        self._json: TextIO = open(self.json_path, "w", encoding="utf-8")  # noqa: SIM115
+        self._csv: TextIO = open(self.csv_path, "w", encoding="utf-8")  # closed in close()
+        self._json: TextIO = open(self.json_path, "w", encoding="utf-8")
         self.times: list[float] = []
         self.peaks: list[np.ndarray] = []  # per keyframe: the best score of each class over its boxes
 
@@ -272,13 +272,20 @@ class StreamRunner:
         t_out = t + self.options.time_offset
         self.predictions.add(t_out, detections, box_scores,
                              {"latency_ms": round(latency * 1000, 2), "lag_s": round(lag, 3)})
-        draw = self.predictions.labels(detections.scores, self.options.draw_top_k)
-        self.shown[k] = _Shown(detections.boxes, [[(self.names.get(cid, f"class {cid}"), s) for cid, s in row]
-                                                  for row in draw])
+        if self.video is not None:
+            draw = self.predictions.labels(detections.scores, self.options.draw_top_k)
+            self.shown[k] = _Shown(detections.boxes, [[(self.names.get(cid, f"class {cid}"), s) for cid, s in row]
+                                                      for row in draw])
         self.summary.clips += 1
         if self.bar is not None:
             self.bar.set_postfix_str(f"t={t_out:.1f}s {latency * 1000:.0f} ms/clip", refresh=False)
             self.bar.update(1)
+
+    def _runnable(self, t: float | None) -> bool:
+        """Whether keyframe time ``t`` can run now: scheduled, within the video and its clip complete."""
+        limit = self.options.max_seconds
+        return (t is not None and not self._past_end(t) and self._clip_ready(t)
+                and (limit is None or t <= self.options.start + limit))
 
     def _decide(self, final: bool) -> None:
         """Run every keyframe whose clip is complete (live: only the newest, the others dropped)."""
@@ -286,16 +293,11 @@ class StreamRunner:
             t = self.schedule.time(self.next_k)
             if t is not None:  # frames before the next clip are no longer needed (long gaps between keyframes)
                 self.timeline.trim(self.spec.frame_indices(self._center(t))[0])
-            if t is None or self._past_end(t) or not self._clip_ready(t):
-                return
-            if self.options.max_seconds is not None and t > self.options.start + self.options.max_seconds:
+            if not self._runnable(t):
                 return
             if self.live and not final:
                 newest = self.next_k
-                while True:
-                    nt = self.schedule.time(newest + 1)
-                    if nt is None or not self._clip_ready(nt) or self._past_end(nt):
-                        break
+                while self._runnable(self.schedule.time(newest + 1)):
                     newest += 1
                 self.summary.clips_dropped += newest - self.next_k
                 self.next_k = newest
@@ -305,6 +307,10 @@ class StreamRunner:
 
     # -------------------------------------------------------------- annotated frames
     def _flush_video(self, final: bool) -> None:
+        """Write the frames whose keyframe is decided, each with the detections of the keyframe
+        nearest to it (within half an interval)."""
+        if self.video is None:
+            return
         hold = self.options.interval / 2 + 1e-6
         while self.pending:
             frame = self.pending[0]
@@ -314,8 +320,6 @@ class StreamRunner:
             if not final and k >= self.next_k and near:
                 return  # its keyframe's detections are not known yet
             self.pending.popleft()
-            if self.video is None:
-                continue
             shown = self.shown.get(k)
             image = frame.image
             if shown is not None and near:
@@ -339,34 +343,38 @@ class StreamRunner:
             total = max(1, math.floor((self.reader.info.duration - self.options.start) / self.options.interval) + 1)
         self.bar = tqdm(total=total, unit="clip", desc=self.options.video_id, disable=not self.options.progress,
                         leave=False, dynamic_ncols=True)
-        interrupted = None
+        failure = None
         try:
             for chunk in self.reader.chunks():
                 for frame in chunk:
                     self.timeline.push(frame)
-                    self.pending.append(frame)
+                    if self.video is not None:
+                        self.pending.append(frame)
                 self._decide(final=False)
                 self._flush_video(final=False)
-                if self._stop_live():
+                if self._stop_early():
                     break
             self.timeline.finish(self.nominal)
             self._decide(final=True)
             self._flush_video(final=True)
         except KeyboardInterrupt:
-            interrupted = "interrupted (Ctrl-C)"
+            failure = "interrupted (Ctrl-C)"
+        except Exception as error:
+            failure = f"{type(error).__name__}: {error}"
+            raise
         finally:
             self.bar.close()
-            self._finish(started, interrupted)
+            self._finish(started, failure)
         return self.summary
 
-    def _stop_live(self) -> bool:
+    def _stop_early(self) -> bool:
         limit = self.options.max_seconds
         latest = self.timeline.latest
         self._stopped = limit is not None and latest is not None and \
             latest > self.options.start + limit + self.spec.span_seconds
         return self._stopped
 
-    def _finish(self, started: float, interrupted: str | None) -> None:
+    def _finish(self, started: float, failure: str | None) -> None:
         s = self.summary
         self.predictions.close()
         if self.video is not None:
@@ -384,7 +392,7 @@ class StreamRunner:
             s.outputs["timeline"] = path
         reader = self.reader
         s.frames_read, s.frames_dropped = reader.frames_read, reader.dropped_frames
-        s.error = reader.error or interrupted
+        s.error = reader.error or failure
         n = self.timeline.length() if self.timeline.ended else self.timeline.known()
         s.video_seconds = n / self.spec.fps
         s.wall_seconds = time.perf_counter() - started
@@ -406,12 +414,12 @@ class StreamRunner:
         shortfall = getattr(reader, "shortfall", lambda: None)()
         if shortfall and s.error is None:
             s.error = shortfall
-        if self.live and reader.error is None and interrupted is None and not self._stopped:
+        if self.live and reader.error is None and failure is None and not self._stopped:
             s.warnings.append(f"the live source ended after {s.video_seconds:.1f} s")
         if s.frames_read == 0:
             s.warnings.append("no frame could be decoded")
         skipped = len(self.schedule) - self.next_k if self.schedule.fixed is not None else 0
-        if skipped > 0 and reader.error is None and interrupted is None:
+        if skipped > 0 and reader.error is None and failure is None:
             s.warnings.append(f"{skipped} keyframe(s) of the boxes CSV lie after the video's end")
         s.outputs["summary"] = os.path.join(self.out_dir, SUMMARY_NAME)
         _write_json_atomic(s.outputs["summary"], asdict(s))

@@ -96,7 +96,7 @@ class TorchvisionPersonDetector:
         model = builder(weights=None, weights_backbone=None, num_classes=91)
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001  (any unreadable file gets the same clear message)
+        except Exception as error:  # any unreadable file: one clear message
             raise BoxSourceError(f"{weights}: cannot read detector weights ({type(error).__name__}: {error})") from None
         for key in ("model", "state_dict"):
             if isinstance(state, dict) and isinstance(state.get(key), dict):

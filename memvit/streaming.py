@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -149,7 +149,6 @@ class _Prepared:
 class _Stream:
     memory: MemorySnapshot | None = None
     steps: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class StreamingDetector:
@@ -208,9 +207,9 @@ class StreamingDetector:
         """One clip of each of several streams (``{stream: (frames, boxes)}``) in as few batches as
         their caches allow; returns ``{stream: Detections}``."""
         prepared = {name: self._prepare(frames, boxes) for name, (frames, boxes) in inputs.items()}
-        return self.step_prepared(prepared)
+        return self._step_prepared(prepared)
 
-    def step_prepared(self, prepared: Mapping[Hashable, _Prepared]) -> dict[Hashable, Detections]:
+    def _step_prepared(self, prepared: Mapping[Hashable, _Prepared]) -> dict[Hashable, Detections]:
         groups: dict[tuple, list[Hashable]] = {}
         for name, item in prepared.items():
             snapshot = self.memory_of(name)
@@ -244,7 +243,7 @@ class StreamingDetector:
             snapshots = [self.memory_of(name) for name in names]
             if snapshots[0] is not None:
                 state.set_state(MemorySnapshot.concat_rows(snapshots))
-        with torch.inference_mode():
+        with torch.no_grad():
             kwargs = {"boxes": rois} if self.is_detection else {}
             scores = self.model(clips, video_ids=list(names), memory=state, **kwargs).float().cpu().numpy()
         out = {}

@@ -248,7 +248,7 @@ class LiveReader:
                           f"{self.timeout:g} s)")
         except (av.FFmpegError, OSError) as error:
             self.error = f"the source failed after {self.frames_read} frames: {error}"
-        except Exception as error:  # noqa: BLE001  (any failure ends the stream; it is reported)
+        except Exception as error:  # any failure ends the stream; it is reported
             self.error = f"the reader failed after {self.frames_read} frames: {type(error).__name__}: {error}"
         finally:
             with self._ready:

@@ -172,7 +172,7 @@ def _serve(target: str, seconds: float, hang: float, size: tuple[int, int]) -> N
         conn, _ = server.accept()
         sink = conn.makefile("wb")
     else:
-        sink = open(target, "wb")  # noqa: SIM115  (blocks until the reader opens the FIFO)
+        sink = open(target, "wb")  # blocks until the reader opens the FIFO
     container = av.open(sink, "w", format="mpegts")
     stream = container.add_stream("libx264", rate=Fraction(FPS),
                                   options={"preset": "ultrafast", "tune": "zerolatency", "g": "15"})
