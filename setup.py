@@ -143,7 +143,8 @@ def main() -> None:
         extras_require={
             "model": ["torchvision", "pytorchvideo>=0.1.5", "fvcore", "av", "tqdm", "pyyaml",
                       "opencv-python-headless", "matplotlib", "tensorboard"],
-            "test": ["pytest", "pytest-benchmark"],
+            "export": ["onnx", "onnxscript", "onnxruntime"],
+            "test": ["pytest", "pytest-benchmark", "onnx", "onnxscript", "onnxruntime"],
         },
         ext_modules=get_extensions(),
         cmdclass={"build_ext": BuildExtension.with_options(no_python_abi_suffix=False)},

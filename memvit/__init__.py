@@ -13,11 +13,12 @@ from typing import Any
 
 from . import compat  # noqa: F401  (must run before anything imports pytorchvideo)
 
-__all__ = ["MeMViT", "MemoryState", "create_memvit", "memvit_16_16x4", "memvit_24_32x3"]
+__all__ = ["MeMViT", "MemoryState", "StreamingDetector", "create_memvit", "memvit_16_16x4", "memvit_24_32x3"]
+_HOMES = {"StreamingDetector": ".streaming"}  # everything else comes from .models
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module(".models", __name__), name)
+        return getattr(importlib.import_module(_HOMES.get(name, ".models"), __name__), name)
     raise AttributeError(f"module 'memvit' has no attribute {name!r}")

@@ -36,7 +36,8 @@ class MeMViT(nn.Module):
     cached clips of another video are not attended (see :class:`MemoryState` for the exact
     rule). Without ``video_ids`` the forward neither reads nor writes memory. Memory is
     explicit state in ``model.memory`` (not in ``state_dict``); pass ``memory=`` to use another
-    :class:`MemoryState` (e.g. one per group of streams).
+    :class:`MemoryState` (e.g. one per group of streams) or a
+    :class:`~memvit.models.memory.SlotMemory` (every cache slot present: the exported ONNX step).
     """
 
     def __init__(self, *, patch_embed: PatchEmbed, embed_dim: int, cls_embed_on: bool, blocks: nn.ModuleList,

@@ -1,0 +1,413 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Video in and out for inference, with PyAV: files, cameras and streams in; annotated MP4 out.
+
+* :class:`FileReader` decodes a file in order (nothing is dropped); :class:`LiveReader` decodes
+  a camera (``"0"`` = ``/dev/video0``) or a stream URL in a reader thread into a bounded
+  buffer, so a slow consumer loses old frames (counted) instead of stalling the source.
+  Both yield :class:`Frame` s: RGB pixels and the presentation time in seconds.
+* :class:`Timeline` resamples those frames to AVA's fixed 30 fps timeline by time stamps:
+  timeline frame ``i`` is the frame on screen at ``i / fps`` (the last one whose time is
+  ``<=`` it, within one time-base tick), so variable frame rates and sources at other rates
+  give clips of the right duration (the rule of :mod:`memvit.data.prepare_ava`).
+* :class:`AnnotatedVideoWriter` writes H.264 MP4 at the source's size with each frame at its
+  source time (so the frame rate and count are the source's), fragmented and flushed as it
+  goes: a run that dies still leaves a playable file up to the last fragment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import logging
+import math
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Live sources: decide the stream layout from a small probe, so the first frames arrive quickly.
+LIVE_OPTIONS = {"probesize": "65536", "analyzeduration": "500000"}
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be opened or read (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: ``image`` ``(H, W, 3)`` RGB ``uint8`` shown from ``time`` seconds on."""
+
+    time: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about the video stream (rate and duration may be unknown)."""
+
+    source: str
+    width: int
+    height: int
+    rate: Fraction | None  # average frame rate
+    duration: float | None  # seconds
+    frames: int | None  # frame count declared by the container
+    codec: str
+    live: bool
+    tick: float  # one time-base tick in seconds: the tolerance of time comparisons
+
+
+def is_live_spec(spec: str) -> bool:
+    """A camera index (``"0"``) or a URL (``scheme://...``) is live; anything else is a file."""
+    return spec.isdigit() or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec) is not None
+
+
+def camera_input(spec: str) -> tuple[str, str | None]:
+    """(url, format) PyAV opens for a camera index on this platform."""
+    if sys.platform.startswith("linux"):
+        return f"/dev/video{spec}", "v4l2"
+    if sys.platform == "darwin":
+        return spec, "avfoundation"
+    raise VideoError(f"camera {spec}: camera indices are supported on Linux (v4l2) and macOS (avfoundation); "
+                     "pass the device as a URL or a path with --live instead")
+
+
+def _to_rgb(frame: Any) -> np.ndarray:
+    """RGB pixels of a decoded frame, converted by FFmpeg's swscale (as PyTorchVideo's PyAV reader)."""
+    return frame.to_ndarray(format="rgb24")
+
+
+def _open(url: str, fmt: str | None, options: dict[str, str] | None, timeout: float | None) -> Any:
+    import av
+
+    try:
+        container = av.open(url, format=fmt, options=options or {}, timeout=timeout)
+    except (av.FFmpegError, OSError) as error:
+        raise VideoError(f"cannot open {url}: {error} (missing, unreadable, truncated or not a video?)") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{url} has no video stream")
+    return container
+
+
+def _info(container: Any, source: str, live: bool) -> VideoInfo:
+    stream = container.streams.video[0]
+    base = stream.time_base or Fraction(1, 1000)
+    duration = None
+    if stream.duration is not None:
+        duration = float(stream.duration * base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    return VideoInfo(source=source, width=stream.codec_context.width, height=stream.codec_context.height,
+                     rate=Fraction(stream.average_rate) if stream.average_rate else None, duration=duration,
+                     frames=stream.frames or None, codec=stream.codec_context.name, live=live, tick=float(base))
+
+
+class _FrameClock:
+    """Frame times in seconds from an origin; frames with a repeated or earlier time are dropped."""
+
+    def __init__(self, origin: float | None, nominal: float | None) -> None:
+        self.origin, self.nominal = origin, nominal
+        self.last: float | None = None
+        self.intervals: list[float] = []
+
+    def time_of(self, frame: Any) -> float | None:
+        if frame.pts is not None and frame.time_base is not None:
+            stamp = float(frame.pts * frame.time_base)
+            if self.origin is None:
+                self.origin = stamp
+            stamp -= self.origin
+        elif self.last is not None:
+            stamp = self.last + (self.nominal or 1 / 30)
+        else:
+            stamp = 0.0
+        if self.last is not None:
+            if stamp <= self.last:
+                return None
+            if len(self.intervals) < 10_000:
+                self.intervals.append(stamp - self.last)
+        self.last = stamp
+        return stamp
+
+    def variable_rate(self) -> str | None:
+        """A description of the frame intervals when they vary by more than 20%, else None."""
+        if len(self.intervals) < 3:
+            return None
+        low, high = min(self.intervals), max(self.intervals)
+        if high <= 1.2 * low:
+            return None
+        return f"variable frame rate (frame intervals {low * 1000:.1f}-{high * 1000:.1f} ms)"
+
+
+class FileReader:
+    """Decode a video file in presentation order; times count from the container's start.
+
+    Opening errors raise :class:`VideoError`. A decoding error part-way (a truncated or corrupt
+    file) ends the iteration and is kept in :attr:`error`, so the frames before it are used.
+    """
+
+    live = False
+
+    def __init__(self, path: str) -> None:
+        if not os.path.exists(path):
+            raise VideoError(f"{path}: no such file")
+        self.container = _open(path, None, None, None)
+        self.info = _info(self.container, path, live=False)
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = (self.container.start_time or 0) / 1_000_000
+        self.clock = _FrameClock(origin, 1 / float(self.info.rate) if self.info.rate else None)
+        self.error: str | None = None
+        self.frames_read = 0
+        self.dropped_frames = 0  # never: files are read at the consumer's pace
+
+    def chunks(self) -> Iterator[list[Frame]]:
+        """Frames one at a time (lists of one), then stops at the end or at an error."""
+        import av
+
+        stream = self.container.streams.video[0]
+        try:
+            for frame in self.container.decode(stream):
+                stamp = self.clock.time_of(frame)
+                if stamp is None:
+                    continue
+                self.frames_read += 1
+                yield [Frame(stamp, _to_rgb(frame))]
+        except (av.FFmpegError, OSError) as error:
+            self.error = f"decoding stopped after {self.frames_read} frames (truncated or corrupt?): {error}"
+
+    def shortfall(self) -> str | None:
+        """A note when decoding ended well before the duration the container declares (truncated?)."""
+        declared, last = self.info.duration, self.clock.last
+        if self.error is not None or declared is None or last is None:
+            return None
+        interval = 1 / float(self.info.rate) if self.info.rate else 1 / 30
+        if last + 2.5 * interval >= declared:
+            return None
+        return f"the frames end at {last:.2f} s but the video declares {declared:.2f} s (truncated?)"
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class LiveReader:
+    """Decode a camera or a stream in a thread into a bounded buffer; :meth:`chunks` drains it.
+
+    When the buffer is full the oldest frame is dropped (counted in :attr:`dropped_frames`): a
+    consumer slower than the source loses frames rather than falling behind. The iteration ends
+    when the source ends or fails (the reason in :attr:`error`) or after :meth:`close`.
+    """
+
+    live = True
+
+    def __init__(self, spec: str, *, buffer_seconds: float = 8.0, timeout: float = 10.0,
+                 options: dict[str, str] | None = None) -> None:
+        url, fmt = camera_input(spec) if spec.isdigit() else (spec, None)
+        self.spec, self.timeout = spec, timeout
+        self.container = _open(url, fmt, {**LIVE_OPTIONS, **(options or {})}, timeout)
+        self.info = _info(self.container, spec, live=True)
+        rate = float(self.info.rate) if self.info.rate else 30.0
+        self.clock = _FrameClock(None, 1 / rate)
+        self.buffer: collections.deque[Frame] = collections.deque(maxlen=max(8, math.ceil(buffer_seconds * rate)))
+        self.error: str | None = None
+        self.frames_read = 0
+        self.dropped_frames = 0
+        self._done = False
+        self._stop = threading.Event()
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._decode, name="memvit-live-reader", daemon=True)
+        self._thread.start()
+
+    def _decode(self) -> None:
+        import av
+
+        stream = self.container.streams.video[0]
+        try:
+            for frame in self.container.decode(stream):
+                if self._stop.is_set():
+                    break
+                stamp = self.clock.time_of(frame)
+                if stamp is None:
+                    continue
+                item = Frame(stamp, _to_rgb(frame))
+                with self._ready:
+                    if len(self.buffer) == self.buffer.maxlen:
+                        self.dropped_frames += 1
+                    self.buffer.append(item)
+                    self.frames_read += 1
+                    self._ready.notify()
+        except av.ExitError:  # the read timeout's interrupt
+            self.error = (f"the source stopped delivering frames after {self.frames_read} (nothing for "
+                          f"{self.timeout:g} s)")
+        except (av.FFmpegError, OSError) as error:
+            self.error = f"the source failed after {self.frames_read} frames: {error}"
+        except Exception as error:  # any failure ends the stream; it is reported
+            self.error = f"the reader failed after {self.frames_read} frames: {type(error).__name__}: {error}"
+        finally:
+            with self._ready:
+                self._done = True
+                self._ready.notify()
+
+    def chunks(self, poll: float = 0.05) -> Iterator[list[Frame]]:
+        """Every frame that arrived since the last call (possibly none, after ``poll`` seconds)."""
+        while True:
+            with self._ready:
+                if not self.buffer and not self._done:
+                    self._ready.wait(poll)
+                items = list(self.buffer)
+                self.buffer.clear()
+                done = self._done
+            if items or not done:
+                yield items
+            if done and not items:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        if not self._thread.is_alive():
+            self.container.close()
+
+
+def open_reader(spec: str, *, live: bool | None = None, **live_options: Any) -> FileReader | LiveReader:
+    """A :class:`LiveReader` for cameras, URLs (or ``live=True``), else a :class:`FileReader`."""
+    if live is None:
+        live = is_live_spec(spec)
+    return LiveReader(spec, **live_options) if live else FileReader(spec)
+
+
+class Timeline:
+    """Frames on a fixed-rate timeline: frame ``i`` is the source frame on screen at ``i / fps``.
+
+    Push source frames in time order; :meth:`known` says how many timeline frames are decided
+    (a frame is decided once a later source frame or the end has been seen). Before the first
+    source frame the first frame stands in; after :meth:`finish`, the last frame is shown until
+    its time plus one frame interval. :meth:`trim` forgets frames no longer needed.
+    """
+
+    def __init__(self, fps: int, tick: float = 0.0) -> None:
+        self.fps = fps
+        self.tolerance = min(tick, 0.5 / fps)
+        self.times: list[float] = []
+        self.images: list[np.ndarray] = []
+        self.ended = False
+        self.end_time: float | None = None
+        self._last_gap: float | None = None
+        self.latest: float | None = None
+
+    def push(self, frame: Frame) -> None:
+        if self.latest is not None:
+            self._last_gap = frame.time - self.latest
+        self.times.append(frame.time)
+        self.images.append(frame.image)
+        self.latest = frame.time
+
+    def finish(self, nominal_interval: float | None = None) -> None:
+        """No more frames: the last one is shown for one frame interval (the last gap between frames)."""
+        self.ended = True
+        if self.latest is not None:
+            gap = self._last_gap or nominal_interval or 1 / self.fps
+            self.end_time = self.latest + gap
+
+    def _index_time(self, i: int) -> float:
+        return i / self.fps + self.tolerance
+
+    def known(self) -> int:
+        """Timeline frames ``0 .. n-1`` that are decided (all of them once ended)."""
+        if self.latest is None:
+            return 0
+        if self.ended:
+            return self.length()
+        # Frame i is decided when a source frame later than i / fps has arrived.
+        return max(0, math.ceil((self.latest - self.tolerance) * self.fps))
+
+    def length(self) -> int:
+        """The number of timeline frames of an ended video (frames shown before its end)."""
+        if self.end_time is None:
+            return 0
+        return max(1, math.ceil(self.end_time * self.fps - 1e-9))
+
+    def frame(self, i: int) -> np.ndarray:
+        """Timeline frame ``i`` (must be kept: not trimmed)."""
+        pos = bisect.bisect_right(self.times, self._index_time(i)) - 1
+        return self.images[max(pos, 0)]
+
+    def trim(self, first_needed: int) -> None:
+        """Drop source frames that no timeline frame ``>= first_needed`` shows."""
+        pos = bisect.bisect_right(self.times, self._index_time(first_needed)) - 1
+        if pos > 0:
+            del self.times[:pos]
+            del self.images[:pos]
+
+
+def _even(n: int) -> bool:
+    return n % 2 == 0
+
+
+class AnnotatedVideoWriter:
+    """H.264 MP4 at the source's size; each frame at its own time, so rate and count are the source's.
+
+    The MP4 is fragmented and flushed at every fragment (``frag_keyframe``, one key frame a
+    second), so an interrupted run leaves a file that plays up to its last fragment.
+    """
+
+    def __init__(self, path: str, width: int, height: int, rate: Fraction | None, crf: int = 23) -> None:
+        import av
+
+        self.path = path
+        self.rate = Fraction(rate) if rate else Fraction(30)
+        self.time_base = Fraction(1, 90_000)
+        self.container = av.open(path, "w", format="mp4",
+                                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
+                                          "flush_packets": "1"})
+        gop = max(1, round(float(self.rate)))
+        self.stream = self.container.add_stream("libx264", rate=self.rate,
+                                                options={"crf": str(crf), "g": str(gop), "preset": "veryfast"})
+        self.stream.width, self.stream.height = width, height
+        # libx264's 4:2:0 needs even sizes; odd ones keep every pixel in 4:4:4.
+        self.stream.pix_fmt = "yuv420p" if _even(width) and _even(height) else "yuv444p"
+        self.stream.time_base = self.time_base
+        self.stream.codec_context.time_base = self.time_base
+        self.frames = 0
+        self._last_pts = -1
+        self._closed = False
+
+    def write(self, image: np.ndarray, time_s: float) -> None:
+        """Append an RGB frame shown from ``time_s`` seconds."""
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        pts = max(round(time_s / self.time_base), self._last_pts + 1)
+        frame.pts, frame.time_base = pts, self.time_base
+        self._last_pts = pts
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+
+def probe_frames(path: str) -> tuple[int, int, int, Fraction | None]:
+    """(decoded frame count, width, height, average rate) of a video: what the tests check."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(stream))
+        return count, stream.codec_context.width, stream.codec_context.height, stream.average_rate
