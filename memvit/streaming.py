@@ -21,13 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .models.memory import MemorySnapshot, MemoryState
+
+if TYPE_CHECKING:
+    from .data.ava import AvaTransform
 
 FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 
@@ -76,10 +79,18 @@ class ClipSpec:
 
     def frame_indices(self, center: int, num_timeline_frames: int | None = None) -> list[int]:
         """Timeline indices of the clip centred on frame ``center``, clamped to ``[0, n - 1]``."""
-        half = self.span_frames // 2
-        indices = range(center - half, center - half + self.span_frames, self.sampling_rate)
+        from .data.ava import clip_window
+
         last = math.inf if num_timeline_frames is None else num_timeline_frames - 1
-        return [int(min(max(i, 0), last)) for i in indices]
+        return [int(min(max(i, 0), last)) for i in clip_window(center, self.num_frames, self.sampling_rate)]
+
+    @property
+    def transform(self) -> AvaTransform:
+        """The data pipeline's test transform (full frame), so inference sees what evaluation sees."""
+        from .data.ava import AvaTransform
+
+        return AvaTransform(mode="test", crop_size=self.short_side, color_augmentation=False, mean=self.mean,
+                            std=self.std, bgr=self.bgr, backend="cv2" if self.resize_backend == "opencv" else "pytorch")
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) of the network input for a ``height x width`` frame (short side scaled, floor)."""
@@ -88,34 +99,20 @@ class ClipSpec:
         return self.short_side, int(math.floor(width / height * self.short_side))
 
     def prepare(self, frames: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor:
-        """RGB ``uint8`` frames ``(T, H, W, 3)`` -> the normalised clip ``(3, T, H', W')``.
+        """RGB ``uint8`` frames ``(T, H, W, 3)`` -> the normalised clip ``(3, T, H', W')``."""
+        return self.prepare_with_boxes(frames, np.zeros((0, 4), np.float32))[0]
 
-        PySlowFast's AVA test transform: the short side to ``short_side`` (OpenCV: bilinear on
-        the ``uint8`` frames, as its cv2 backend; PyTorch: bilinear on ``[0, 1]`` floats), full
-        frame, ``/255``, mean/std.
-        """
+    def prepare_with_boxes(self, frames: np.ndarray | Tensor | Sequence[np.ndarray],
+                           boxes: np.ndarray) -> tuple[Tensor, Tensor]:
+        """The clip and its boxes (normalised ``(K, 4)`` -> pixels of the clip) through
+        :meth:`transform`: PySlowFast's AVA test transform (the short side to ``short_side``,
+        OpenCV bilinear on the ``uint8`` frames or PyTorch bilinear, full frame, /255, mean/std)."""
         if isinstance(frames, (list, tuple)):
             frames = np.stack(frames)
         array = frames.numpy() if isinstance(frames, Tensor) else np.asarray(frames)
         if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
             raise ValueError(f"frames must be (T, H, W, 3) RGB uint8; got {array.dtype} {array.shape}")
-        height, width = array.shape[1:3]
-        new_h, new_w = self.input_size(height, width)
-        if self.resize_backend == "opencv":
-            import cv2
-
-            if (new_h, new_w) != (height, width):
-                array = np.stack([cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for f in array])
-            clip = torch.from_numpy(np.ascontiguousarray(array)).permute(3, 0, 1, 2).float() / 255.0
-        else:
-            clip = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 255.0
-            if (new_h, new_w) != (height, width):
-                clip = torch.nn.functional.interpolate(clip, size=(new_h, new_w), mode="bilinear", align_corners=False)
-            clip = clip.permute(1, 0, 2, 3)
-        mean = torch.tensor(self.mean, dtype=clip.dtype).view(3, 1, 1, 1)
-        std = torch.tensor(self.std, dtype=clip.dtype).view(3, 1, 1, 1)
-        clip = (clip - mean) / std
-        return (clip.flip(0) if self.bgr else clip).contiguous()
+        return self.transform(array, boxes)
 
 
 @dataclass(frozen=True)
@@ -221,7 +218,6 @@ class StreamingDetector:
         return {name: results[name] for name in prepared}
 
     def _prepare(self, frames: Any, boxes: Any) -> _Prepared:
-        clip = self.clip_spec.prepare(frames)
         normalised = np.asarray(FULL_FRAME if boxes is None else boxes, dtype=np.float32).reshape(-1, 4)
         if len(normalised) > self.max_boxes:
             raise ValueError(f"{len(normalised)} boxes in one clip but the model holds {self.max_boxes} "
@@ -229,9 +225,8 @@ class StreamingDetector:
         if len(normalised) and (normalised.min() < 0 or normalised.max() > 1 or
                                 np.any(normalised[:, 2:] <= normalised[:, :2])):
             raise ValueError("boxes must be normalised (x1, y1, x2, y2) with 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
-        height, width = clip.shape[2:]
-        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
-        return _Prepared(clip, normalised, torch.from_numpy(normalised) * scale)
+        clip, pixels = self.clip_spec.prepare_with_boxes(frames, normalised)
+        return _Prepared(clip, normalised, pixels)
 
     def _run_group(self, names: list[Hashable], items: list[_Prepared]) -> dict[Hashable, Detections]:
         clips = torch.stack([item.clip for item in items]).to(self.device)

@@ -30,6 +30,7 @@ their ``(video, sec)`` for writing predictions.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,14 @@ VALID_SECONDS = range(902, 1799)  # keyframes AVA annotates (and PySlowFast read
 def sec_to_frame(sec: int) -> int:
     """Index (0-based) in a frame folder of the frame shown at keyframe second ``sec``."""
     return (sec - FIRST_SECOND) * FPS
+
+
+def clip_window(center: int, num_frames: int, sampling_rate: int) -> np.ndarray:
+    """PySlowFast's clip of a keyframe at frame ``center``: ``num_frames`` frames every
+    ``sampling_rate``, from ``center - L/2`` to ``center + L/2 - rate`` (``L = num_frames * rate``);
+    the caller clamps them to the video."""
+    length = num_frames * sampling_rate
+    return np.arange(center - length // 2, center - length // 2 + length, sampling_rate)
 
 
 # ---------------------------------------------------------------------------------- keyframes
@@ -210,25 +219,26 @@ class AvaTransform:
         if self.backend not in ("cv2", "pytorch"):
             raise ValueError(f"AVA.IMG_PROC_BACKEND must be 'cv2' or 'pytorch'; got {self.backend!r}")
 
-    def __call__(self, frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    def __call__(self, frames: np.ndarray, boxes: np.ndarray,
+                 rng: np.random.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``frames (T, H, W, 3)`` uint8 RGB, ``boxes (K, 4)`` normalised -> ``(3, T, H', W')`` float
-        and ``(K, 4)`` pixel boxes in the output clip."""
-        clip = torch.from_numpy(frames).permute(3, 0, 1, 2).float()  # C, T, H, W
-        height, width = clip.shape[2:]
+        and ``(K, 4)`` pixel boxes in the output clip. ``rng`` draws the training augmentation."""
+        if self.mode == "train" and rng is None:
+            raise ValueError("the training transform draws its augmentation from an rng")
+        height, width = frames.shape[1:3]
         pixel = boxes.astype(np.float32) * np.array([width, height, width, height], dtype=np.float32)
         pixel = PTVF.clip_boxes_to_image(pixel, height, width)
-        backend = "opencv" if self.backend == "cv2" else "pytorch"
+        size = self.crop_size
         if self.mode == "train":
             low, high = self.jitter_scales
             size = int(round(1.0 / rng.uniform(1.0 / high, 1.0 / low)))  # inverse-uniform, as PySlowFast
-            clip, pixel = PTVF.short_side_scale_with_boxes(clip, pixel.copy(), size, backend=backend)
+        clip, pixel = self._scale(frames, pixel, size)
+        if self.mode == "train":
             clip, pixel = self._crop(clip, pixel, rng)
             if self.random_flip and rng.uniform() < 0.5:
                 clip, pixel = PTVF.horizontal_flip_with_boxes(1.0, clip, pixel)
-        else:
-            clip, pixel = PTVF.short_side_scale_with_boxes(clip, pixel.copy(), self.crop_size, backend=backend)
-            if self.mode == "val":
-                clip, pixel = PTVF.uniform_crop_with_boxes(clip, self.crop_size, 1, pixel)
+        elif self.mode == "val":
+            clip, pixel = PTVF.uniform_crop_with_boxes(clip, self.crop_size, 1, pixel)
         pixel = PTVF.clip_boxes_to_image(pixel, clip.shape[2], clip.shape[3])
         clip = clip / 255.0
         if self.mode == "train" and self.color_augmentation:
@@ -239,6 +249,27 @@ class AvaTransform:
         if self.bgr:
             clip = clip.flip(0)
         return clip.contiguous(), torch.as_tensor(np.ascontiguousarray(pixel), dtype=torch.float32)
+
+    def _scale(self, frames: np.ndarray, boxes: np.ndarray, size: int) -> tuple[Tensor, np.ndarray]:
+        """Short side to ``size`` -> a float ``(C, T, H, W)`` clip and its boxes: cv2 bilinear
+        (``INTER_LINEAR``) on the uint8 frames, as PySlowFast's cv2 backend (PyTorchVideo's OpenCV
+        path needs floats and maps "bilinear" to INTER_AREA), or PyTorchVideo's PyTorch bilinear
+        on floats. Boxes get a copy: PyTorchVideo scales its input boxes in place."""
+        if self.backend == "pytorch":
+            clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
+            return PTVF.short_side_scale_with_boxes(clip, boxes.copy(), size, interpolation="bilinear",
+                                                    backend="pytorch")
+        height, width = frames.shape[1:3]
+        if width < height:
+            new_w, new_h = size, int(math.floor(height / width * size))
+            ratio = new_h / height
+        else:
+            new_w, new_h = int(math.floor(width / height * size)), size
+            ratio = new_w / width
+        if (new_h, new_w) != (height, width):
+            frames = np.stack([cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for f in frames])
+        clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
+        return clip, boxes * ratio
 
     def _crop(self, clip: Tensor, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:
         """Random crop with the offsets drawn from ``rng`` (PyTorchVideo's draws from torch's global
@@ -316,9 +347,7 @@ class AvaDataset(torch.utils.data.Dataset):
 
     def frame_indices(self, keyframe: Keyframe, rng: np.random.Generator | None = None) -> list[int]:
         """The clip's frame indices in its folder (PySlowFast's window, clamped to the video)."""
-        length = self.num_frames * self.sampling_rate
-        center = sec_to_frame(keyframe.sec)
-        indices = np.arange(center - length // 2, center + length // 2, self.sampling_rate)
+        indices = clip_window(sec_to_frame(keyframe.sec), self.num_frames, self.sampling_rate)
         if rng is not None and self.perturb_frames:
             rate = self.sampling_rate
             jitter = rng.integers((-rate) // 2, rate // 2, size=len(indices)) if rate // 2 > (-rate) // 2 else \
@@ -414,6 +443,17 @@ def read_frame_lists(frame_list_dir: str, names: Sequence[str], frame_dir: str) 
     return frame_lists
 
 
+def transform_from_config(cfg: Any, split: str) -> AvaTransform:
+    """The pre-processing of ``split`` (``"train"``, ``"val"``, ``"test"``) a config describes."""
+    ava, data = cfg.AVA, cfg.DATA
+    return AvaTransform(
+        mode=split, crop_size=data.TRAIN_CROP_SIZE if split == "train" else data.TEST_CROP_SIZE,
+        jitter_scales=tuple(data.TRAIN_JITTER_SCALES), random_flip=data.RANDOM_FLIP,
+        color_augmentation=ava.TRAIN_USE_COLOR_AUGMENTATION, pca_jitter_only=ava.TRAIN_PCA_JITTER_ONLY,
+        pca_eigval=tuple(data.TRAIN_PCA_EIGVAL), pca_eigvec=tuple(tuple(v) for v in data.TRAIN_PCA_EIGVEC),
+        mean=tuple(data.MEAN), std=tuple(data.STD), bgr=ava.BGR, backend=ava.IMG_PROC_BACKEND)
+
+
 def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
     """The AVA dataset a PySlowFast-style config describes: ``split`` is ``"train"``, ``"val"``
     (the training loop's evaluation: centre crop) or ``"test"`` (full frames, as the reference's
@@ -434,12 +474,7 @@ def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
                                num_classes=cfg.MODEL.NUM_CLASSES, split=split)
     if not train and not ava.FULL_TEST_ON_VAL:
         keyframes = [k for k in keyframes if k.sec % 4 == 0]  # PySlowFast's quick validation subset
-    transform = AvaTransform(
-        mode=split, crop_size=data.TRAIN_CROP_SIZE if train else data.TEST_CROP_SIZE,
-        jitter_scales=tuple(data.TRAIN_JITTER_SCALES), random_flip=data.RANDOM_FLIP,
-        color_augmentation=ava.TRAIN_USE_COLOR_AUGMENTATION, pca_jitter_only=ava.TRAIN_PCA_JITTER_ONLY,
-        pca_eigval=tuple(data.TRAIN_PCA_EIGVAL), pca_eigvec=tuple(tuple(v) for v in data.TRAIN_PCA_EIGVEC),
-        mean=tuple(data.MEAN), std=tuple(data.STD), bgr=ava.BGR, backend=ava.IMG_PROC_BACKEND)
+    transform = transform_from_config(cfg, split)
     return AvaDataset(keyframes, frame_lists, ava.FRAME_DIR, num_frames=data.NUM_FRAMES,
                       sampling_rate=data.SAMPLING_RATE, transform=transform, num_classes=cfg.MODEL.NUM_CLASSES,
                       perturb_frames=train and data.PERTURB_AVA_FRAMES, max_boxes=cfg.MEMVIT.MAX_BOXES,
@@ -453,4 +488,4 @@ def keyframe_count_text(dataset: AvaDataset) -> str:
 
 
 __all__ = ["AvaDataset", "AvaFrameVideo", "AvaTransform", "Keyframe", "ava_collate", "build_ava_dataset",
-           "load_keyframes", "read_frame_lists", "sec_to_frame"]
+           "clip_window", "load_keyframes", "read_frame_lists", "sec_to_frame", "transform_from_config"]
