@@ -265,11 +265,11 @@ def emulator():
     return _EMULATOR
 
 
-def emulated_case(problem: AttentionProblem, dtype, *, batch=1, cls=True, rel_pos=True, mask=None,
-                  smem=227 * 1024, sms=132, split_floor=8, schedule=0, tol=None) -> None:
-    """Emulated forward + backward (host code included) vs the float64 reference core."""
+def emulated_errors(problem: AttentionProblem, dtype, *, gen: torch.Generator, batch=1, cls=True, rel_pos=True,
+                    mask=None, smem=227 * 1024, sms=132, split_floor=8, schedule=0) -> dict[str, float]:
+    """Emulated forward + backward (host code included) against the float64 reference core: the
+    relative error of out, lse and every gradient (NaN/inf anywhere is an error)."""
     emu = emulator()
-    gen = fresh_generator()
     inputs = make_inputs(problem, batch=batch, dtype=dtype, generator=gen, rel_pos=rel_pos, cls=cls)
     q, segments = inputs["q"], inputs["segments"]
     bias, offsets = query_rel_bias(q, problem.q_thw, cls, segments, inputs["rel_pos"])
@@ -291,20 +291,26 @@ def emulated_case(problem: AttentionProblem, dtype, *, batch=1, cls=True, rel_po
     r_q, r_k, r_v, r_bias = reference.attention_core_backward(d(grad), d(q), [d(k) for k in keys],
                                                               [d(v) for v in values], d(bias), kv_thw, kv_cls,
                                                               offsets, scale, True, cls, d(mask))
-    tol = TOL[dtype] if tol is None else tol
-    assert relative_error(out, ref) <= tol
     assert torch.equal(lse.isneginf(), ref_lse.isneginf())
     finite = ref_lse.isfinite()
-    assert relative_error(lse[finite], ref_lse[finite]) <= 1e-5
-    pairs = [("dq", d_q, r_q)] + [("dk", a, b) for a, b in zip(d_k, r_k)] + [("dv", a, b) for a, b in zip(d_v, r_v)]
+    errors = {"out": relative_error(out, ref), "lse": relative_error(lse[finite], ref_lse[finite])}
+    pairs = [("dq", d_q, r_q)] + [(f"dk{i}", a, b) for i, (a, b) in enumerate(zip(d_k, r_k))] + \
+        [(f"dv{i}", a, b) for i, (a, b) in enumerate(zip(d_v, r_v))]
     if bias is not None:
         pairs.append(("dbias", d_bias, r_bias))
     for name, g, r in pairs:
         assert torch.isfinite(g).all(), name
-        if r.norm() < 1e-12:
-            assert g.double().norm() <= tol * grad.double().norm(), name
-        else:
-            assert relative_error(g, r) <= tol, f"{name}: {relative_error(g, r):.3g}"
+        # A reference gradient of ~0 (keys of a single-key softmax): rounding noise against |grad|.
+        errors[name] = (g.double().norm() / grad.double().norm()).item() if r.norm() < 1e-12 else relative_error(g, r)
+    return errors
+
+
+def emulated_case(problem: AttentionProblem, dtype, *, tol=None, **kwargs) -> None:
+    errors = emulated_errors(problem, dtype, gen=fresh_generator(), **kwargs)
+    tol = TOL[dtype] if tol is None else tol
+    assert errors.pop("lse") <= 1e-5
+    bad = {k: f"{v:.3g}" for k, v in errors.items() if not v <= tol}
+    assert not bad, f"relative errors above {tol}: {bad}"
 
 
 EMULATED = {
@@ -353,6 +359,25 @@ if pytest is not None:
     def test_emulated_kernels_match_reference(name):
         problem, dtype, kwargs = EMULATED[name]
         emulated_case(problem, dtype, **kwargs)
+
+    @emulated
+    @pytest.mark.parametrize("name", ["bf16_d96_memory", "fp16_d96_no_cls"])
+    def test_emulated_backward_error_distribution(name):
+        """Over fresh seeds, the 16-bit backward is as accurate as its 16-bit outputs allow: the
+        softmax-gradient row term is summed from P dP in float32 (kDeltaTc), not read from the
+        16-bit out minus the residual, which left the bias gradient at 7e-3 (max 8.7e-3 over 20
+        seeds, bf16) and dK at 5e-3 (max 7e-3). Now (20 seeds): bias 3.6e-6 (max 4.3e-6), dK 2.4e-3
+        (max 2.7e-3), dQ 1.7e-3: the rounding of the bf16 results themselves (out: 1.7e-3)."""
+        problem, dtype, kwargs = EMULATED[name]
+        gen = fresh_generator()
+        runs = [emulated_errors(problem, dtype, gen=gen, **kwargs) for _ in range(6)]
+        worst = {k: max(r[k] for r in runs) for k in runs[0]}
+        unit = 1.0 if dtype == torch.bfloat16 else 0.125  # fp16 has 3 more mantissa bits
+        print({k: f"{v:.2e}" for k, v in worst.items()})
+        assert worst["dbias"] <= 5e-5 * unit
+        assert max(v for k, v in worst.items() if k.startswith("dk")) <= 3.5e-3 * unit
+        assert worst["dq"] <= 2.5e-3 * unit
+        assert worst["out"] <= 2.5e-3 * unit
 
     @emulated
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)

@@ -5,7 +5,7 @@
 // CTA = one (batch, head) and 64 query rows (4 warps x 16). Per key tile (64 keys, 32 at head
 // dim 128; double buffered, read in place from the segments):
 //   S = Q K^T, x = S scale log2e + bias + mask, P = exp2(x - lse2)    (lse2 from the pre-pass)
-//   dP = dO V^T, dS = P (dP - delta)                                 (delta from the pre-pass)
+//   dP = dO V^T, dS = P (dP - delta)                                 (delta from delta_tc_kernel)
 //   dQ += dS K                                                       (registers)
 //   d_rel_bias[row, bin] += sum over the tile's keys of dS[row, key] * onehot[key, bin]
 // The last product runs on the tensor cores (dS split into a 16-bit value and its rounding
@@ -20,14 +20,22 @@
 namespace memvit {
 namespace cuda {
 
+//
+// delta_tc_kernel is the same loop stopped after P and dP: delta = sum over keys of P dP, the
+// softmax-gradient row term, in float32 from the recomputed P, exactly as the CPU kernel takes
+// it. The pre-pass's dO . (out - residual) reads the 16-bit `out`, and subtracting the residual
+// from it cancels: up to ~1e-2 relative error in the bias gradient, whose bin sums cancel again.
+// Costs the two products S and dP once more per tile.
+
 // Metadata and one-hot rows of keys [key0, key0 + kN) (threads < kN, one key each).
 template <typename T, int kN, int kLd>
-MV_DEVICE void dq_key_tile_info(const Params& p, int key0, I4* meta, T* onehot, int oh_ld, int bins16) {
+MV_DEVICE void dq_key_tile_info(const Params& p, int key0, I4* meta, T* onehot, int oh_ld, int bins16,
+                                bool need_onehot) {
   const int tid = thread_x();
   if (tid >= kN) return;
   const int key = key0 + tid;
   meta[tid] = key_meta(p, key, kLd);
-  if (p.rel_bias == nullptr) return;
+  if (p.rel_bias == nullptr || !need_onehot) return;
   const KeyBins kb = key_bins(p, key);
   T* row = onehot + tid * oh_ld;
   for (int c = 0; c < bins16; c += 8) *reinterpret_cast<I4*>(row + c) = I4{0, 0, 0, 0};
@@ -41,8 +49,8 @@ MV_DEVICE void dq_key_tile_info(const Params& p, int key0, I4* meta, T* onehot, 
   }
 }
 
-template <typename T, int D>
-MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CONSTANT Params p) {
+template <typename T, int D, bool kDeltaOnly>
+MV_DEVICE void dq_tc_body(const Params& p) {
   constexpr int kM = DqTc::kBlockM, kN = DqTc::block_n(D), kThreads = DqTc::kThreads;
   constexpr int kLd = DqTc::kRelBiasLd, kRow = row_elems(D);
   constexpr int kKSteps = D / 16, kNT = kN / 8, kDT = D / 8;
@@ -72,10 +80,11 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
   load_rows_async<T, D, kM, kThreads>(q_stage, q_base, p.q_sn, r0, p.nq);
   load_rows_async<T, D, kM, kThreads>(do_stage, do_base, D, r0, p.nq);
   cp_async_commit();
-  dq_key_tile_info<T, kN, kLd>(p, 0, meta, onehot, lay.oh_ld, lay.bins16);
+  dq_key_tile_info<T, kN, kLd>(p, 0, meta, onehot, lay.oh_ld, lay.bins16, !kDeltaOnly);
   if (has_rel_bias) {
     stage_rel_bias_pairs<kM, kThreads, kLd>(rel_bias_tab, p, bh, r0);
-    for (int i = tid; i < kM * lay.db_ld; i += kThreads) d_rel_bias_tab[i] = 0.f;
+    if (!kDeltaOnly)
+      for (int i = tid; i < kM * lay.db_ld; i += kThreads) d_rel_bias_tab[i] = 0.f;
   }
   const int row_a = r0 + warp * 16 + g, row_b = row_a + 8;
   float lse2[2], delta[2];
@@ -84,7 +93,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
     const int row = i == 0 ? row_a : row_b;
     const bool ok = row < p.nq;
     lse2[i] = ok ? p.lse2[int64_t(bh) * p.nq + row] : inf();  // rows past the end: P = 0
-    delta[i] = ok ? p.delta[int64_t(bh) * p.nq + row] : 0.f;
+    delta[i] = ok && !kDeltaOnly ? p.delta[int64_t(bh) * p.nq + row] : 0.f;
   }
   cp_async_wait<0>();
   block_sync();
@@ -103,6 +112,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
   float dq[kDT][4];
 #pragma unroll
   for (int i = 0; i < kDT; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
+  float p_dp[2] = {0.f, 0.f};  // kDeltaOnly: this thread's part of sum P dP of rows a and b
   const float* rel_bias_rows = rel_bias_tab + warp * 16 + 2 * g;
   float* d_rel_bias_a = d_rel_bias_tab + (warp * 16 + g) * lay.db_ld + 2 * t4;
   float* d_rel_bias_b = d_rel_bias_a + 8 * lay.db_ld;
@@ -116,7 +126,7 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
       load_kv_async<T, D, kN, kThreads>(ks_next, ks_next + kN * kRow, p, b, h, (it + 1) * kN);
       cp_async_commit();
       dq_key_tile_info<T, kN, kLd>(p, (it + 1) * kN, meta + st * kN, onehot + st * kN * lay.oh_ld, lay.oh_ld,
-                                   lay.bins16);
+                                   lay.bins16, !kDeltaOnly);
     }
     const T* ks = kv + (it & 1) * 2 * kN * kRow;
     const T* vs = ks + kN * kRow;
@@ -156,10 +166,16 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
         add_bias_and_mask(va, vb, mm, rel_bias_rows, has_rel_bias, p, b, h, row_a, row_b, it * kN + col);
         const float pa = mm.w ? fast_exp2(va - lse2[0]) : 0.f;
         const float pb = mm.w ? fast_exp2(vb - lse2[1]) : 0.f;
-        s[nt][e] = pa * (dp[nt][e] - delta[0]);
-        s[nt][2 + e] = pb * (dp[nt][2 + e] - delta[1]);
+        if (kDeltaOnly) {
+          p_dp[0] += pa * dp[nt][e];
+          p_dp[1] += pb * dp[nt][2 + e];
+        } else {
+          s[nt][e] = pa * (dp[nt][e] - delta[0]);
+          s[nt][2 + e] = pb * (dp[nt][2 + e] - delta[1]);
+        }
       }
     }
+    if (kDeltaOnly) continue;
 
     // dS as A fragments (k = keys). For the bias gradient also the rounding residue
     // dS - round16(dS): summing dS over a bin cancels most of it (a row of dS sums to 0), so
@@ -214,6 +230,17 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
     }
   }
 
+  if (kDeltaOnly) {  // the four threads of a quad hold a row's columns: sum them in a fixed order
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      p_dp[i] += shfl_xor(p_dp[i], 1);
+      p_dp[i] += shfl_xor(p_dp[i], 2);
+      const int row = i == 0 ? row_a : row_b;
+      if (t4 == 0 && row < p.nq) p.delta[int64_t(bh) * p.nq + row] = p_dp[i];
+    }
+    return;
+  }
+
   // Epilogue: dQ = scale dS K + the residual's dO; d_rel_bias rows after a barrier (other threads'
   // entries).
   T* dq_out = static_cast<T*>(p.dq) + int64_t(bh) * p.nq * D;
@@ -245,6 +272,16 @@ MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CO
       dst[i] = d_rel_bias_tab[r * lay.db_ld + bin];
     }
   }
+}
+
+template <typename T, int D>
+MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) delta_tc_kernel(const MV_GRID_CONSTANT Params p) {
+  dq_tc_body<T, D, true>(p);
+}
+
+template <typename T, int D>
+MV_GLOBAL void MV_LAUNCH_BOUNDS(DqTc::kThreads, 1) dq_tc_kernel(const MV_GRID_CONSTANT Params p) {
+  dq_tc_body<T, D, false>(p);
 }
 
 }  // namespace cuda

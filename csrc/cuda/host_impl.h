@@ -247,9 +247,12 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   Backend::run(Kernel::kPrepass, dt, d, p, ceil_div(pairs * pd.queries, Prepass::kRowsPerBlock), 0, q,
                "backward pre-pass");
 
-  // dQ and d_rel_bias.
+  // dQ and d_rel_bias; on the tensor-core path first the exact delta (sum P dP, bwd_dq_tc.cuh),
+  // replacing the pre-pass's, which reads the 16-bit out.
   const DqTc dq_tc(d, p.bins, pd.has_rel_bias);
   if (uses_tensor_cores(dt) && dq_tc.total <= lim.smem_optin) {
+    Backend::run(Kernel::kDeltaTc, dt, d, p, pairs * ceil_div(pd.queries, DqTc::kBlockM), dq_tc.total, q,
+                 "backward delta");
     Backend::run(Kernel::kDqTc, dt, d, p, pairs * ceil_div(pd.queries, DqTc::kBlockM), dq_tc.total, q,
                  "backward dQ");
   } else {

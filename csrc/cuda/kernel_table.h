@@ -17,9 +17,9 @@ namespace cuda {
 enum class DType : int { kFloat16 = 0, kBFloat16 = 1, kFloat32 = 2 };
 
 // Every kernel, by role. *Tc: tensor cores (mma.sync), templated on the head dim; *Simt:
-// CUDA cores, any head dim up to Simt::kMaxD; kPrepass (backward row statistics) and kReduce
-// (sum of the dK/dV kernel's query-axis splits).
-enum class Kernel : int { kFwdTc, kDqTc, kDkvTc, kFwdSimt, kDqSimt, kDkvSimt, kPrepass, kReduce };
+// CUDA cores, any head dim up to Simt::kMaxD; kPrepass (backward row statistics), kDeltaTc (the
+// backward's exact softmax-gradient row term) and kReduce (sum of the dK/dV kernel's query-axis splits).
+enum class Kernel : int { kFwdTc, kDqTc, kDkvTc, kFwdSimt, kDqSimt, kDkvSimt, kPrepass, kReduce, kDeltaTc };
 
 // ---------------------------------------------------------------------------------- the table
 // Element types: X(DType tag, c10::ScalarType name, torch dtype name, device element type,

@@ -19,6 +19,7 @@ cudaError_t launch_dtype(Kernel kernel, int head_dim, const Params& p, long long
     switch (kernel) {
       MEMVIT_CASE(kFwdTc)
       MEMVIT_CASE(kDqTc)
+      MEMVIT_CASE(kDeltaTc)
       MEMVIT_CASE(kDkvTc)
       MEMVIT_CASE(kReduce)
       default: break;
