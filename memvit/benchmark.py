@@ -122,15 +122,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _spawn(args: argparse.Namespace, phase: str, impl: str) -> dict:
-    steps = args.clips if phase == "inference" else args.train_steps
-    cmd = [sys.executable, "-m", "memvit.benchmark", "--cfg", args.cfg, "--batch", str(args.batch), "--device",
-           args.device, "--_phase", phase, "--_impl", impl, "--_steps", str(steps)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    if args.bf16:
+def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "kernel", *, batch: int = 1,
+            steps: int = 2, device: str = "cpu", bf16: bool = False, threads: int | None = None) -> dict:
+    """:func:`run_phase` in a fresh subprocess, so that its peak memory is its own."""
+    cmd = [sys.executable, "-m", "memvit.benchmark", "--cfg", cfg_path, "--batch", str(batch), "--device", device,
+           "--_phase", phase, "--_impl", impl, "--_steps", str(steps)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if bf16:
         cmd.append("--bf16")
-    cmd += list(args.opts)
+    cmd += list(overrides)
     env = dict(os.environ)  # the child imports this package from where this process did
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
@@ -174,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for impl in impls:
             print(f"  measuring {phase} with the {impl} attention ({steps} timed steps)...", file=sys.stderr,
                   flush=True)
-            result = _spawn(args, "inference" if phase == "inference" else "train", impl)
+            result = measure(args.cfg, args.opts, "inference" if phase == "inference" else "train", impl,
+                             batch=args.batch, steps=steps, device=args.device, bf16=args.bf16, threads=args.threads)
             seconds = sorted(result["seconds"])[len(result["seconds"]) // 2]  # median
             rows.append((phase, impl, seconds, result))
     memory_label = "peak GPU MiB" if args.device.startswith("cuda") else "peak RSS MiB (phase growth)"

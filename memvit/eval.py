@@ -126,11 +126,14 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
                                             predictions.scores[:, [i - 1 for i in ids]], ids)
     result = frame_map(groundtruth, detections, label_map, excluded, mode=mode)
     summary = format_summary(result, label_map)
-    chance = chance_map(groundtruth, detections, label_map, excluded, mode)
+    chance_classes = chance_per_class(groundtruth, detections, label_map, excluded, mode)
+    chance = None if chance_classes is None else float(np.nanmean(list(chance_classes.values())))
     if chance is not None:
         summary += f"\n  chance level (the same boxes with random scores): {100 * chance:.2f}"
     seconds = predictions.seconds
     report: dict[str, Any] = {"map": result.map, "chance_map": chance, "mode": mode,
+                              "chance_per_class": None if chance_classes is None else
+                              {str(k): v for k, v in chance_classes.items()},
                               "groups": group_map(result, label_map),
                               "per_class": {str(k): v for k, v in result.per_class.items()}, "summary": summary,
                               "clips": predictions.clips, "seconds": seconds,
@@ -144,9 +147,9 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
     return report
 
 
-def chance_map(groundtruth: Any, detections: Any, label_map: Any, excluded: Any, mode: str, draws: int = 5,
-               limit: int = 2_000_000) -> float | None:
-    """The mAP of the same boxes scored at random (mean of a few seeded draws): what "above
+def chance_per_class(groundtruth: Any, detections: Any, label_map: Any, excluded: Any, mode: str, draws: int = 5,
+                     limit: int = 2_000_000) -> dict[int, float] | None:
+    """Per-class AP of the same boxes scored at random (mean of a few seeded draws): what "above
     chance" means for a data set whose proposals already sit on the persons. Skipped (None)
     above ``limit`` detections, where it would cost more than the evaluation."""
     from dataclasses import replace
@@ -156,9 +159,9 @@ def chance_map(groundtruth: Any, detections: Any, label_map: Any, excluded: Any,
     if len(detections) > limit or len(detections) == 0:
         return None
     rng = np.random.default_rng(0)
-    values = [frame_map(groundtruth, replace(detections, extra=rng.random(len(detections))), label_map, excluded,
-                        mode=mode).map for _ in range(draws)]
-    return float(np.mean(values))
+    draws_ap = [frame_map(groundtruth, replace(detections, extra=rng.random(len(detections))), label_map, excluded,
+                          mode=mode).per_class for _ in range(draws)]
+    return {c: float(np.mean([d[c] for d in draws_ap])) for c in draws_ap[0]}
 
 
 def evaluate(model: nn.Module, cfg: Any, *, split: str = "test", mode: str = "pyslowfast", out_dir: str | None = None,

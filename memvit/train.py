@@ -178,6 +178,9 @@ class Trainer:
         self.collate = ava_collate
         self.logs = RunLog(self.out_dir, enabled=world.rank == 0)
         if world.rank == 0:
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(os.path.join(self.out_dir, "config.yaml"), "w") as f:  # the run's full config, as used
+                f.write(cfg.dump())
             logger.info("training data: %s; %d processes x %d streams = global batch %d; %d iterations per epoch; "
                         "learning rate x%.3g (BASE_LR %.4g -> %.4g)", keyframe_count_text(self.dataset),
                         world.world_size, self.batch, self.global_batch, self.iters_per_epoch, scale,
@@ -500,14 +503,9 @@ class RunLog:
             plot_training_curves(self.path, os.path.join(self.out_dir, "training_curves.png"))
 
 
-def plot_training_curves(log_path: str, png_path: str) -> None:
-    """Loss and learning rate per iteration and validation mAP per epoch, from the JSON-lines log
-    (the last record of a global iteration wins: resumed runs repeat a few)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not os.path.isfile(log_path):
-        return
+def read_run_log(log_path: str) -> tuple[dict[int, dict], dict[int, float]]:
+    """``log.jsonl`` as ({global iteration: train record}, {epoch: val mAP}); the last record of an
+    iteration wins (a resumed run repeats the few since its checkpoint)."""
     train: dict[int, dict] = {}
     evals: dict[int, float] = {}
     with open(log_path) as f:
@@ -517,6 +515,17 @@ def plot_training_curves(log_path: str, png_path: str) -> None:
                 train[record["global_iteration"]] = record
             elif record["type"] == "eval":
                 evals[record["epoch"]] = record["map"]
+    return train, evals
+
+
+def plot_training_curves(log_path: str, png_path: str) -> None:
+    """Loss and learning rate per iteration and validation mAP per epoch, from the JSON-lines log."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not os.path.isfile(log_path):
+        return
+    train, evals = read_run_log(log_path)
     if not train:
         return
     steps = sorted(train)

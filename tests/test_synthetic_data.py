@@ -466,3 +466,66 @@ def test_class_subset_and_bad_classes():
         synthetic.check_classes([synthetic.ActionClass("sit", "PERSON_MOVEMENT", "sit")])
     with pytest.raises(ValueError, match="unique"):
         synthetic.check_classes([synthetic.DEFAULT_CLASSES[0]] * 2)
+
+
+# --- the long-range variant ----------------------------------------------------------------------------------
+
+LONG_ARGS = dict(videos_train=2, videos_val=1, seconds=16, size=(96, 128), seed=5, progress=False,
+                 classes=synthetic.LONG_RANGE_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def long_root(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("syn") / "long"
+    synthetic.generate(out, **LONG_ARGS)
+    return out
+
+
+def signal_pixels(img: np.ndarray, rgb, box_px) -> int:
+    """Pixels of a signal colour above a person's head: the columns of its box, from the frame top to a
+    little below the box top (a raised arm may lift the box top above the head)."""
+    x1, y1, x2, y2 = box_px
+    cols = slice(max(0, int(x1 - 2)), int(np.ceil(x2)) + 2)
+    rows = slice(0, int(y1 + 0.25 * (y2 - y1)) + 1)
+    return int(near(img[rows, cols], rgb).sum())
+
+
+def test_long_range_labels_need_an_earlier_clip(long_root):
+    """A signal class is labelled only when its signal is absent from the labelled clip (+-0.6 s) and
+    was shown above the same person 2 to 5 s before; a keyframe showing a signal carries no signal label."""
+    meta = json.loads((long_root / "meta.json").read_text())
+    ids = class_ids(meta)
+    colours = {ids[name]: rgb for name, rgb in meta["signal_rgb"].items()}
+    checked = 0
+    for split in SPLITS:
+        truth = ground_truth(long_root, split)
+        for (video, sec, pid), t in truth.items():
+            signalled = [c for c in t["labels"] if c in colours]
+            shown = {c: signal_pixels(frame(long_root, video, (sec - 900) * 30), rgb,
+                                      pixel_box(t["box"], LONG_ARGS["size"])) for c, rgb in colours.items()}
+            if any(n >= 6 for n in shown.values()):
+                assert not signalled, (video, sec, pid, shown)
+            for c in signalled:
+                box = pixel_box(t["box"], LONG_ARGS["size"])
+                key = (sec - 900) * 30
+                in_clip = max(signal_pixels(frame(long_root, video, key + d), colours[c], box)
+                              for d in range(-18, 19, 3))
+                assert in_clip < 3, (video, sec, pid, in_clip)
+                torso = person(meta, video, pid)["torso_rgb"]  # finds the person in frames without a box
+                earlier = []
+                for back in np.arange(2.0, 6.01, 0.5):
+                    img = frame(long_root, video, int((sec - back - 900) * 30))
+                    xs, ys = torso_pixels(img, torso, (0, 0, img.shape[1], img.shape[0]), grow=0.0)
+                    earlier.append(signal_pixels(img, colours[c], (xs.min(), ys.min(), xs.max(), ys.min())))
+                assert max(earlier) >= 10, (video, sec, pid, earlier)
+                checked += 1
+    assert checked >= 10
+
+
+def test_long_range_classes_and_default_data():
+    """The variant adds two classes in every split; the default class list draws no signal."""
+    data = synthetic.build_split("val", 2, 16, (96, 128), seed=1, classes=synthetic.LONG_RANGE_CLASSES)
+    assert {i for r in data.rows for i in r.class_ids} == set(range(1, 11))
+    plain = synthetic.build_split("val", 2, 16, (96, 128), seed=1)
+    assert all(s.signal is None for plan in plain.plans for p in plan.persons for s in p.segments)
+    assert {i for r in plain.rows for i in r.class_ids} <= set(range(1, 9))

@@ -15,6 +15,12 @@ earlier) replaces one stage and keeps the others:
 3. **render** (:func:`render_frame`): background plus persons drawn from their poses. Ground-truth boxes
    come from the same geometry (:func:`body_parts`), so they are the true person extents.
 
+The **long-range** variant (:data:`LONG_RANGE_CLASSES`, ``--long-range``) adds two classes that no single
+clip can decide: a person shows a coloured signal above its head for 1.5 s at the start of a segment, and
+is labelled "answers the <colour> signal" from 2.5 s after the signal appeared to the end of the segment
+(2.5 to 5.5 s later), while nothing visible distinguishes it from an unsignalled person. Only a model that
+remembers earlier clips can get them right; the eight local classes are decidable from the current clip.
+
 Command line: ``python -m memvit.data.synthetic --out data/synthetic`` (``--help`` for the options).
 """
 
@@ -87,7 +93,8 @@ PERSON_INTERACTION = "PERSON_INTERACTION"
 LABEL_TYPES = (PERSON_MOVEMENT, OBJECT_MANIPULATION, PERSON_INTERACTION)
 MOVEMENTS = ("stand", "walk", "run", "jump")  # exactly one per person at any time, as in AVA's pose classes
 INTERACTIONS = ("talk", "handshake")  # need a partner: two persons standing face to face
-BEHAVIOURS = (*MOVEMENTS, "carry", "wave", *INTERACTIONS)
+SIGNALS = ("signal_green", "signal_blue")  # long-range: shown early in a segment, labelled seconds later
+BEHAVIOURS = (*MOVEMENTS, "carry", "wave", *INTERACTIONS, *SIGNALS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,12 @@ DEFAULT_CLASSES: tuple[ActionClass, ...] = (
     ActionClass("hand wave", PERSON_INTERACTION, "wave"),  # the front arm raised, oscillating
     ActionClass("talk to (e.g., self, a person, a group)", PERSON_INTERACTION, "talk"),  # facing, blinking speech arcs
     ActionClass("hand shake", PERSON_INTERACTION, "handshake"),  # facing, front arms joined, pumping
+)
+LONG_RANGE_CLASSES: tuple[ActionClass, ...] = DEFAULT_CLASSES + (
+    # Labelled 2.5-5.5 s after a green (blue) disc was shown above the person's head for 1.5 s; the disc is
+    # never in the labelled keyframe's clip, and nothing else about the person differs.
+    ActionClass("answer a green signal", PERSON_INTERACTION, "signal_green"),
+    ActionClass("answer a blue signal", PERSON_INTERACTION, "signal_blue"),
 )
 
 
@@ -147,6 +160,12 @@ class Segment:
     wave: bool = False
     interaction: str | None = None  # one of INTERACTIONS, with the person's partner
     labels: tuple[str, ...] = ()
+    signal: str | None = None  # one of SIGNALS: shown above the head during the first SIGNAL_SECONDS
+    late_labels: tuple[str, ...] = ()  # annotated only from start + LATE_LABEL_DELAY on
+
+    def labels_at(self, t: float) -> tuple[str, ...]:
+        """What an annotator gives the person at time ``t`` (seconds from the video start) in this span."""
+        return self.labels + self.late_labels if t - self.start >= LATE_LABEL_DELAY else self.labels
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,11 @@ MOVEMENT_WEIGHTS = {"stand": 1.0, "walk": 1.0, "run": 0.7, "jump": 0.7}
 PAIR_MOVEMENT_WEIGHTS = {"stand": 1.0, "jump": 0.5}  # partners stay put
 INTERACTION_WEIGHTS = {None: 0.4, "talk": 0.3, "handshake": 0.3}
 P_WAVE, P_CARRY = 0.25, 0.35
+# Long-range variant. Segment boundaries fall on half seconds and keyframes on whole seconds, so a signal
+# starting at s is in the keyframe clips at s + 0.5 and s + 1.5 (its last frames) and its labels are at
+# s + 2.5 ... s + 5.5, whose clips (+-0.53 s at 8x4 frames) start after it ended.
+SIGNAL_SECONDS, LATE_LABEL_DELAY = 1.5, 2.0
+P_SIGNAL, SIGNAL_MIN_SEGMENT = 0.6, 4.0  # segments of 4 s or more, never the first (it starts before any clip)
 HEIGHT_RANGE = (0.32, 0.42)  # of the frame height
 GROUND_RANGE = (0.86, 0.95)
 MARGIN = 0.36  # free space each side of a body centre line, in heights (a raised arm may cross it)
@@ -259,6 +283,23 @@ def _pair_timelines(rng: np.random.Generator, seconds: int, allowed: frozenset[s
     return tuple(timelines[0]), tuple(timelines[1])
 
 
+def _add_signals(rng: np.random.Generator, segments: tuple[Segment, ...], allowed: frozenset[str]
+                 ) -> tuple[Segment, ...]:
+    """Long-range variant: a signal at the start of some segments, labelled seconds later. Draws nothing
+    (the default data stay the same) when no signal class is asked for."""
+    signals = [b for b in SIGNALS if b in allowed]
+    if not signals:
+        return segments
+    out = [segments[0]]
+    for seg in segments[1:]:
+        if seg.end - seg.start >= SIGNAL_MIN_SEGMENT and rng.random() < P_SIGNAL:
+            signal = signals[int(rng.integers(len(signals)))]
+            seg = Segment(seg.start, seg.end, seg.movement, seg.facing, seg.carry, seg.wave, seg.interaction,
+                          seg.labels, signal, (signal,))
+        out.append(seg)
+    return tuple(out)
+
+
 def _colour(rng: np.random.Generator, base: tuple[int, int, int], jitter: int) -> tuple[int, int, int]:
     return tuple(int(np.clip(c + rng.integers(-jitter, jitter + 1), 0, 255)) for c in base)
 
@@ -312,6 +353,8 @@ def plan_video(rng: np.random.Generator, name: str, split: str, index: int, seco
         timelines[0], timelines[1] = _pair_timelines(rng, seconds, allowed, (1, -1))
     for i in range(2 if pair else 0, count):
         timelines[i] = _free_timeline(rng, seconds, allowed)
+    for i in range(count):
+        timelines[i] = _add_signals(rng, timelines[i], allowed)
     persons = tuple(
         PersonPlan(person_id=i, height=float(heights[i]), torso_rgb=looks[i][0], legs_rgb=looks[i][1],
                    skin_rgb=looks[i][2], ground_y=float(grounds[i]), x_range=places[i][0], x0=places[i][1],
@@ -358,6 +401,8 @@ WAVE_ANGLE, WAVE_SWING, WAVE_HZ = 2.5, 0.45, 2.2
 SHAKE_ANGLE, SHAKE_SWING, SHAKE_HZ, SHAKE_GRIP = 1.35, 0.12, 3.0, 0.06
 TALK_HZ = 3.0  # speech arcs blink at this rate, partners alternating
 SPEECH_RADII, SPEECH_THICK = (0.9, 1.6), 0.045  # arcs: radii in head radii, thickness in heights
+SIGNAL_R, SIGNAL_GAP = 0.14, 0.04  # the signal disc: radius and gap above the head, in heights
+SIGNAL_RGB = {"signal_green": (60, 235, 60), "signal_blue": (0, 200, 255)}  # far from every body colour
 
 
 @dataclass(frozen=True)
@@ -372,6 +417,7 @@ class Pose:
     back_arm: float
     carry: bool
     speech: bool
+    signal: str | None = None  # one of SIGNALS, shown above the head
 
 
 def simulate(person: PersonPlan, num_frames: int) -> list[Pose]:
@@ -411,7 +457,8 @@ def simulate(person: PersonPlan, num_frames: int) -> list[Pose]:
         if seg.carry:
             back = CARRY_ANGLE
         speech = seg.interaction == "talk" and int(tau * TALK_HZ * 2) % 2 == person.speech_turn
-        poses.append(Pose(x, feet, facing, stride, front, back, seg.carry, speech))
+        signal = seg.signal if tau < SIGNAL_SECONDS else None
+        poses.append(Pose(x, feet, facing, stride, front, back, seg.carry, speech, signal))
     return poses
 
 
@@ -436,6 +483,7 @@ class Parts:
     arm_width: int
     object: Rect | None  # held, not part of the person's box
     speech: tuple[float, float, int] | None  # mouth x, y, facing
+    signal: tuple[Circle, tuple[int, int, int]] | None = None  # disc above the head, not part of the box
 
 
 def body_parts(height: float, pose: Pose) -> Parts:
@@ -458,10 +506,14 @@ def body_parts(height: float, pose: Pose) -> Parts:
         hx, hy, o = arms[1][2], arms[1][3], OBJECT * h
         obj = (hx - o / 2, hy - o / 4, hx + o / 2, hy + 3 * o / 4)
     mouth = (x + f * 0.8 * HEAD_R * h, head_cy + 0.3 * HEAD_R * h, f) if pose.speech else None
+    signal = None
+    if pose.signal is not None:
+        r = SIGNAL_R * h
+        signal = ((x, head_cy - HEAD_R * h - SIGNAL_GAP * h - r, r), SIGNAL_RGB[pose.signal])
     return Parts(head=(x, head_cy, HEAD_R * h), eye=(x + f * 0.45 * HEAD_R * h, head_cy - 0.15 * HEAD_R * h,
                                                      max(1.0, 0.25 * HEAD_R * h)),
                  torso=(x - TORSO_HALF_W * h, shoulder, x + TORSO_HALF_W * h, hip), legs=legs, arms=tuple(arms),
-                 leg_width=leg_w, arm_width=arm_w, object=obj, speech=mouth)
+                 leg_width=leg_w, arm_width=arm_w, object=obj, speech=mouth, signal=signal)
 
 
 def person_box(parts: Parts) -> Rect:
@@ -510,6 +562,9 @@ def draw_person(img: np.ndarray, person: PersonPlan, parts: Parts) -> None:
         for radius in SPEECH_RADII:
             axes = (_fx(radius * HEAD_R * person.height),) * 2
             cv2.ellipse(img, _pt(mx, my), axes, 0, start, start + 80, SPEECH_RGB, thickness, aa, _SHIFT)
+    if parts.signal is not None:
+        (cx, cy, r), rgb = parts.signal
+        cv2.circle(img, _pt(cx, cy), _fx(r), rgb, -1, aa, _SHIFT)
 
 
 NOISE_FIELDS, NOISE_STD = 6, 3.5
@@ -596,7 +651,7 @@ def annotate_video(plan: VideoPlan, classes: Sequence[ActionClass]) -> list[Keyf
     for sec in plan.keyframes:
         k, t = keyframe_index(sec), float(sec - START_SEC)
         for person, track in zip(plan.persons, tracks):
-            class_ids = tuple(sorted(ids[b] for b in person.segment_at(t).labels if b in ids))
+            class_ids = tuple(sorted(ids[b] for b in person.segment_at(t).labels_at(t) if b in ids))
             if class_ids:
                 box = _normalise(person_box(body_parts(person.height, track[k])), plan.size)
                 rows.append(KeyframeBox(plan.name, sec, person.person_id, box, class_ids))
@@ -836,7 +891,7 @@ def _readme(params: dict[str, Any], classes: Sequence[ActionClass]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(out_dir: str | Path, *, videos_train: int = 6, videos_val: int = 3, seconds: int = 36,
+def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4, seconds: int = 24,
              size: tuple[int, int] = (128, 170), seed: int = 0, classes: Sequence[ActionClass] = DEFAULT_CLASSES,
              jpeg_quality: int = 90, overwrite: bool = False, progress: bool = True) -> SyntheticInfo:
     """Write a synthetic AVA v2.2 data set to ``out_dir`` (``size`` = (height, width), ``seconds`` per video).
@@ -917,6 +972,9 @@ def generate(out_dir: str | Path, *, videos_train: int = 6, videos_val: int = 3,
         "start_sec": START_SEC,
         "object_rgb": list(OBJECT_RGB),
         "speech_rgb": list(SPEECH_RGB),
+        "signal_rgb": {k: list(v) for k, v in SIGNAL_RGB.items()},
+        "signal_seconds": SIGNAL_SECONDS,
+        "late_label_delay": LATE_LABEL_DELAY,
         "classes": [{"id": i + 1, "name": c.name, "label_type": c.label_type, "behaviour": c.behaviour}
                     for i, c in enumerate(classes)],
         "files": files,
@@ -939,7 +997,8 @@ def _video_meta(plan: VideoPlan) -> dict[str, Any]:
             "person_id": p.person_id, "height_px": round(p.height, 2), "torso_rgb": list(p.torso_rgb),
             "legs_rgb": list(p.legs_rgb), "skin_rgb": list(p.skin_rgb), "partner": p.partner,
             "timeline": [{"start": s.start, "end": s.end, "movement": s.movement, "facing": s.facing,
-                          "carry": s.carry, "wave": s.wave, "interaction": s.interaction, "labels": list(s.labels)}
+                          "carry": s.carry, "wave": s.wave, "interaction": s.interaction, "labels": list(s.labels),
+                          "signal": s.signal, "late_labels": list(s.late_labels)}
                          for s in p.segments],
         } for p in plan.persons],
     }
@@ -950,17 +1009,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="data/synthetic", help="output directory (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-videos", type=int, default=6)
-    parser.add_argument("--val-videos", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=36, help="length of each video (keyframes 902 ... 900+s-2)")
+    parser.add_argument("--train-videos", type=int, default=16)
+    parser.add_argument("--val-videos", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=24, help="length of each video (keyframes 902 ... 900+s-2)")
     parser.add_argument("--size", type=int, nargs=2, default=(128, 170), metavar=("H", "W"))
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    parser.add_argument("--long-range", action="store_true",
+                        help="add the two long-range classes (labelled seconds after a signal; needs memory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         info = generate(args.out, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
                         size=tuple(args.size), seed=args.seed, jpeg_quality=args.quality, overwrite=args.overwrite,
-                        progress=not args.quiet)
+                        classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet)
     except (FileExistsError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,403 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Memory against no memory on a task only memory can solve: ``python -m memvit.experiments.memory_ablation``.
+
+MeMViT's claim is that attending a cache of earlier clips lets a clip use what happened seconds before, at
+a small extra cost. This experiment tests it on the long-range synthetic AVA-format data
+(``memvit.data.synthetic --long-range``): eight *local* classes decidable from the current clip and two
+*long-range* classes ("answers the green/blue signal") labelled 2.5-5.5 s after a signal that is never in
+the labelled clip. It trains the quick start's model (``configs/synthetic.yaml``) once per *arm*, the same
+data, budget and seed, changing only the memory:
+
+* ``no_memory``: plain MViTv2 (``MEMVIT.ENABLE False``), memory length 0;
+* ``memory_1`` / ``memory_2`` / ``memory_4``: the reference's ``gap2`` sampler with 1, 2 (MeMViT-16's
+  setting: clips t-2 and t-4) and 4 memory clips;
+* ``memory_2_all`` (sampler ``all``: clips t-1 and t-2, the compression is trained) and ``memory_2_mask``
+  (``MEMVIT.ISOLATION mask``): the documented options against two of the reference's quirks.
+
+Each arm is a ``python -m memvit.train`` run under ``--out/<arm>`` (resumable; finished arms are kept).
+Then frame-mAP per class group (local, long-range) against chance, GFLOPs per clip and peak memory with
+and without memory are written to ``--results`` as ``results.md``, ``results.json`` and PNG plots (mAP per
+group, mAP against memory length, training curves). The committed results are in docs/memory_ablation/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIG = "configs/synthetic.yaml"
+LOCAL, LONG_RANGE = "local", "long-range"
+GROUPS = (LOCAL, LONG_RANGE)
+ARM_FILE = "ablation_arm.json"  # written in an arm's folder when its run finished
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One training run of the ablation: a name, what it shows and its config overrides."""
+
+    name: str
+    label: str
+    memory_clips: int  # how many earlier clips a filled memory attends (0: no memory)
+    overrides: tuple[str, ...]
+    length_series: bool = True  # a point of the mAP-against-memory-length curve (else an option)
+
+
+ARMS: tuple[Arm, ...] = (
+    Arm("no_memory", "no memory", 0, ("MEMVIT.ENABLE", "False")),
+    Arm("memory_1", "memory 1 clip (gap2: t-2)", 1, ("MEMVIT.ATTN_MAX_LEN", "2")),
+    Arm("memory_2", "memory 2 clips (gap2: t-2, t-4; MeMViT-16)", 2, ("MEMVIT.ATTN_MAX_LEN", "3")),
+    Arm("memory_4", "memory 4 clips (gap2: t-2 ... t-8)", 4, ("MEMVIT.ATTN_MAX_LEN", "5")),
+    Arm("memory_2_all", "memory 2 clips, sampler all (t-1, t-2)", 2,
+        ("MEMVIT.ATTN_MAX_LEN", "3", "MEMVIT.SAMPLER", "all"), length_series=False),
+    Arm("memory_2_mask", "memory 2 clips, isolation mask", 2,
+        ("MEMVIT.ATTN_MAX_LEN", "3", "MEMVIT.ISOLATION", "mask"), length_series=False),
+)
+ARMS_BY_NAME = {a.name: a for a in ARMS}
+REFERENCE_ARM = "memory_2"
+
+
+def data_overrides(data_root: str | os.PathLike) -> list[str]:
+    """``KEY VALUE`` overrides that point a config at a synthetic set (and its class count)."""
+    from ..data.synthetic import ava_config
+
+    meta = json.loads((Path(data_root) / "meta.json").read_text())
+    out = []
+    for key, value in ava_config(Path(data_root).resolve(), len(meta["classes"])).items():
+        out += [key, json.dumps(value) if isinstance(value, list) else str(value)]
+    return out
+
+
+def arm_overrides(arm: Arm, data_root: str | os.PathLike, out_dir: str | os.PathLike, epochs: int | None,
+                  extra: Sequence[str] = ()) -> list[str]:
+    """Everything an arm changes from configs/synthetic.yaml: data, memory (gap2 unless the arm says
+    otherwise), output folder, and the common budget."""
+    out = data_overrides(data_root) + ["MEMVIT.SAMPLER", "gap2", *arm.overrides, "OUTPUT_DIR", str(out_dir)]
+    if epochs is not None:
+        out += ["SOLVER.MAX_EPOCH", str(epochs), "TRAIN.EVAL_PERIOD", str(epochs)]
+    return out + list(extra)
+
+
+def class_groups(data_root: str | os.PathLike) -> dict[int, str]:
+    """Class id -> LOCAL or LONG_RANGE, from the data set's own description of its classes."""
+    from ..data.synthetic import SIGNALS
+
+    meta = json.loads((Path(data_root) / "meta.json").read_text())
+    return {c["id"]: LONG_RANGE if c["behaviour"] in SIGNALS else LOCAL for c in meta["classes"]}
+
+
+def group_means(per_class: dict[str, float], groups: dict[int, str]) -> dict[str, float]:
+    """Mean AP per group over the classes with ground truth (NaN AP = none)."""
+    out = {}
+    for group in GROUPS:
+        values = [v for k, v in per_class.items() if groups.get(int(k)) == group and not math.isnan(v)]
+        out[group] = float(np.mean(values)) if values else math.nan
+    return out
+
+
+# --------------------------------------------------------------------------------------------- running arms
+def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, threads: int | None) -> float:
+    """Train and evaluate one arm in a subprocess (its progress bar on this terminal); returns seconds.
+
+    An arm whose folder says it finished with the same overrides is not rerun; an interrupted one
+    resumes from its last checkpoint (``TRAIN.AUTO_RESUME``)."""
+    marker = out_dir / ARM_FILE
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("overrides") == list(overrides) and (out_dir / "eval_test" / "summary.json").is_file():
+            print(f"   finished earlier ({done['seconds']:.0f} s): kept", flush=True)
+            return float(done["seconds"])
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "memvit.train", "--cfg", config, *overrides], env=env)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"arm {arm.name}: python -m memvit.train exited with {proc.returncode}; its log is in "
+                           f"{out_dir} (rerun this command to resume it)")
+    marker.write_text(json.dumps({"arm": arm.name, "overrides": list(overrides), "seconds": seconds}, indent=1))
+    return seconds
+
+
+def cost_figures(arm: Arm, config: str, overrides: Sequence[str], *, batch: int) -> dict[str, Any]:
+    """GFLOPs per clip (memory empty and filled) and peak memory (inference batch 1, a training step at the
+    training batch), each phase in its own process so its peak is its own."""
+    import torch
+
+    from ..benchmark import measure
+    from ..config import build_model, input_shape, load_config
+    from ..flops import gflops_by_memory
+
+    cfg = load_config(config, list(overrides))
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    c, t, h, w = input_shape(cfg, train=False)
+    clip = torch.rand(1, c, t, h, w)
+    boxes = torch.tensor([[0.0, 0.2 * w, 0.2 * h, 0.5 * w, 0.9 * h]])
+    by_memory = gflops_by_memory(model, clip, boxes)
+    inference = measure(config, list(overrides), "inference", batch=1, steps=3)
+    train = measure(config, list(overrides), "train", batch=batch, steps=2)
+    return {"gflops_empty": by_memory[0][0], "gflops_filled": by_memory[max(by_memory)][0],
+            "params": sum(p.numel() for p in model.parameters()),
+            "inference_peak_mib": inference["peak_mib"], "inference_growth_mib": inference["growth_mib"],
+            "inference_s_per_clip": float(np.median(inference["seconds"])),
+            "train_peak_mib": train["peak_mib"], "train_growth_mib": train["growth_mib"],
+            "train_s_per_step": float(np.median(train["seconds"]))}
+
+
+@dataclass
+class ArmResult:
+    arm: Arm
+    map: float
+    groups: dict[str, float]
+    chance: dict[str, float]
+    per_class: dict[str, float]
+    seconds: float
+    curve: dict[str, list[float]] = field(default_factory=dict)  # iteration, loss
+    costs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"arm": self.arm.name, "label": self.arm.label, "memory_clips": self.arm.memory_clips,
+                "overrides": list(self.arm.overrides), "map": self.map, "groups": self.groups, "chance": self.chance,
+                "per_class": self.per_class, "train_and_eval_seconds": self.seconds, **self.costs}
+
+
+def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> ArmResult:
+    """An arm's test-split figures from its ``eval_test/summary.json`` and its ``log.jsonl``."""
+    from ..train import read_run_log
+
+    summary = json.loads((out_dir / "eval_test" / "summary.json").read_text())
+    per_class = {k: float(v) for k, v in summary["per_class"].items()}
+    chance_classes = {k: float(v) for k, v in (summary.get("chance_per_class") or {}).items()}
+    chance = group_means(chance_classes, groups) if chance_classes else {g: math.nan for g in GROUPS}
+    chance["all"] = summary.get("chance_map") if summary.get("chance_map") is not None else math.nan
+    train, _ = read_run_log(str(out_dir / "log.jsonl"))
+    steps = sorted(train)
+    curve = {"iteration": [float(s) for s in steps], "loss": [float(train[s]["loss"]) for s in steps]}
+    return ArmResult(arm, float(summary["map"]), group_means(per_class, groups), chance, per_class, seconds, curve)
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+def _pct(v: float) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{100 * v:.1f}"
+
+
+def results_table(results: Sequence[ArmResult]) -> str:
+    """The Markdown table of results.md."""
+    lines = ["| arm | memory clips | mAP local | mAP long-range | mAP all | GFLOPs/clip (filled) | "
+             "peak RSS inference / train step (MiB) | train+eval time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        costs = r.costs
+        gflops = f"{costs['gflops_filled']:.3f}" if costs else "-"
+        peaks = f"{costs['inference_peak_mib']:.0f} / {costs['train_peak_mib']:.0f}" if costs else "-"
+        lines.append(f"| {r.arm.label} | {r.arm.memory_clips} | {_pct(r.groups[LOCAL])} | "
+                     f"{_pct(r.groups[LONG_RANGE])} | {_pct(r.map)} | {gflops} | {peaks} | {r.seconds / 60:.1f} min |")
+    chance = results[0].chance
+    lines.append(f"| *chance (same boxes, random scores)* | | {_pct(chance[LOCAL])} | {_pct(chance[LONG_RANGE])} | "
+                 f"{_pct(chance['all'])} | | | |")
+    return "\n".join(lines)
+
+
+def plot_groups(path: Path, results: Sequence[ArmResult]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 4), dpi=110)
+    ax = figure.subplots()
+    x = np.arange(len(results))
+    colours = {LOCAL: "#4c72b0", LONG_RANGE: "#c44e52"}
+    for i, group in enumerate(GROUPS):
+        values = [100 * r.groups[group] for r in results]
+        bars = ax.bar(x + (i - 0.5) * 0.38, values, 0.38, label=f"{group} classes", color=colours[group])
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.axhline(100 * results[0].chance[group], color=colours[group], ls="--", lw=1,
+                   label=f"chance, {group}")
+    ax.set_xticks(x, [r.arm.label.replace(" (", "\n(").replace(", ", ",\n", 1) for r in results], fontsize=7)
+    ax.set_ylabel("frame-mAP@0.5 (%)")
+    ax.set_title("Long-range synthetic AVA: frame-mAP per class group")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    FigureCanvasAgg(figure).print_png(str(path))
+
+
+def plot_memory_length(path: Path, results: Sequence[ArmResult]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    series = sorted((r for r in results if r.arm.length_series), key=lambda r: r.arm.memory_clips)
+    figure = Figure(figsize=(5.5, 4), dpi=110)
+    ax = figure.subplots()
+    lengths = [r.arm.memory_clips for r in series]
+    for group, colour in ((LOCAL, "#4c72b0"), (LONG_RANGE, "#c44e52")):
+        ax.plot(lengths, [100 * r.groups[group] for r in series], marker="o", color=colour, label=f"{group} classes")
+        ax.axhline(100 * series[0].chance[group], color=colour, ls="--", lw=1, label=f"chance, {group}")
+    ax.set_xticks(lengths)
+    ax.set_xlabel("memory clips attended (gap2 sampler; 0 = no memory)")
+    ax.set_ylabel("frame-mAP@0.5 (%)")
+    ax.set_title("mAP against memory length")
+    ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    FigureCanvasAgg(figure).print_png(str(path))
+
+
+def plot_curves(path: Path, results: Sequence[ArmResult]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4), dpi=110)
+    ax = figure.subplots()
+    for r in results:
+        steps, losses = np.array(r.curve["iteration"]), np.array(r.curve["loss"])
+        if len(losses) == 0:
+            continue
+        window = max(1, len(losses) // 15)
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, label=r.arm.label, lw=1.5)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training loss (BCE, smoothed)")
+    ax.set_title("Training curves (same data, budget and seed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    FigureCanvasAgg(figure).print_png(str(path))
+
+
+def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict[str, Any]) -> dict[str, Path]:
+    """results.md (table and reading), results.json and the three plots."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": results_dir / "results.md", "json": results_dir / "results.json",
+             "groups": results_dir / "map_per_group.png", "length": results_dir / "map_vs_memory_length.png",
+             "curves": results_dir / "training_curves.png"}
+    plot_groups(paths["groups"], results)
+    plot_memory_length(paths["length"], results)
+    plot_curves(paths["curves"], results)
+    paths["json"].write_text(json.dumps({"context": context, "arms": [r.to_json() for r in results]}, indent=1,
+                                        default=float) + "\n")
+    by_name = {r.arm.name: r for r in results}
+    reading = []
+    if "no_memory" in by_name and REFERENCE_ARM in by_name:
+        off, on = by_name["no_memory"], by_name[REFERENCE_ARM]
+        reading.append(f"* Long-range classes: {_pct(on.groups[LONG_RANGE])} with memory (MeMViT-16's gap2, 2 clips) "
+                       f"against {_pct(off.groups[LONG_RANGE])} without (chance {_pct(off.chance[LONG_RANGE])}).")
+        reading.append(f"* Local classes: {_pct(on.groups[LOCAL])} with memory, {_pct(off.groups[LOCAL])} without "
+                       f"(chance {_pct(off.chance[LOCAL])}).")
+        if on.costs and off.costs:
+            extra = 100 * (on.costs["gflops_filled"] - off.costs["gflops_filled"]) / off.costs["gflops_filled"]
+            reading.append(f"* Cost of memory: {on.costs['gflops_filled']:.3f} against "
+                           f"{off.costs['gflops_filled']:.3f} GFLOPs per clip (+{extra:.1f}%), peak RSS of a "
+                           f"training step {on.costs['train_peak_mib']:.0f} against "
+                           f"{off.costs['train_peak_mib']:.0f} MiB.")
+    text = "\n".join([
+        "# Memory ablation: long-range synthetic AVA",
+        "",
+        f"`{context['command']}` on {context['machine']}, {context['date']} (torch {context['torch']}).",
+        "",
+        f"Data: `{context['data_command']}` ({context['data']}). Model and recipe: `{CONFIG}` "
+        f"({context['epochs']} epochs, seed {context['seed']}); every arm changes only the memory. mAP: AVA "
+        "frame-mAP@0.5 (PySlowFast's scorer) on the test split, per class group; chance: the same boxes scored at "
+        "random. GFLOPs: fvcore count of one clip at the test size with one box, memory filled; peak RSS: the "
+        "process running it (inference batch 1, a training step at the training batch), CPU.",
+        "",
+        results_table(results),
+        "",
+        *reading,
+        "",
+        "![mAP per group](map_per_group.png)",
+        "![mAP against memory length](map_vs_memory_length.png)",
+        "![training curves](training_curves.png)",
+        "",
+    ])
+    paths["markdown"].write_text(text)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memvit.experiments.memory_ablation",
+                                     description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/synthetic_long_range", help="long-range synthetic set (made if "
+                        "missing; default: %(default)s)")
+    parser.add_argument("--train-videos", type=int, default=16)
+    parser.add_argument("--val-videos", type=int, default=6)
+    parser.add_argument("--seconds", type=int, default=24)
+    parser.add_argument("--out", default="output/memory_ablation", help="runs, one folder per arm")
+    parser.add_argument("--results", default=None, help="table and plots (default: OUT/results; the committed "
+                        "ones: docs/memory_ablation)")
+    parser.add_argument("--arms", nargs="+", default=[a.name for a in ARMS], choices=[a.name for a in ARMS])
+    parser.add_argument("--epochs", type=int, default=None, help="SOLVER.MAX_EPOCH of every arm "
+                        f"(default: {CONFIG}'s)")
+    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of the runs")
+    parser.add_argument("--no-costs", action="store_true", help="skip the GFLOPs and peak-memory figures")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every arm: KEY VALUE ...")
+    args = parser.parse_args(argv)
+
+    import platform
+
+    import torch
+
+    from ..config import load_config
+    from ..data.synthetic import LONG_RANGE_CLASSES, generate
+
+    started = time.perf_counter()
+    info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
+                    classes=LONG_RANGE_CLASSES)
+    print(f"== data: {info.root} ({'generated' if info.generated else 'already there'}): "
+          f"{info.keyframes['train']} train / {info.keyframes['val']} test keyframes", flush=True)
+    groups = class_groups(args.data)
+    out_root = Path(args.out)
+    results = []
+    arms = [ARMS_BY_NAME[n] for n in args.arms]
+    for i, arm in enumerate(arms):
+        out_dir = out_root / arm.name
+        overrides = arm_overrides(arm, args.data, out_dir, args.epochs, args.opts)
+        print(f"== arm {i + 1}/{len(arms)}: {arm.name}: {arm.label}", flush=True)
+        seconds = run_arm(arm, overrides, out_dir, config=args.config, threads=args.threads)
+        result = collect(arm, out_dir, groups, seconds)
+        if not args.no_costs:
+            cfg = load_config(args.config, overrides)
+            result.costs = cost_figures(arm, args.config, overrides, batch=cfg.TRAIN.BATCH_SIZE)
+        print(f"   mAP local {_pct(result.groups[LOCAL])}, long-range {_pct(result.groups[LONG_RANGE])} (chance "
+              f"{_pct(result.chance[LOCAL])} / {_pct(result.chance[LONG_RANGE])}); {seconds / 60:.1f} min", flush=True)
+        results.append(result)
+
+    cfg = load_config(args.config, arm_overrides(arms[0], args.data, out_root, args.epochs, args.opts))
+    data_cmd = (f"python -m memvit.data.synthetic --long-range --out {args.data} --train-videos {args.train_videos} "
+                f"--val-videos {args.val_videos} --seconds {args.seconds}")
+    context = {
+        "command": "python -m memvit.experiments.memory_ablation " + " ".join(argv if argv is not None else
+                                                                              sys.argv[1:]),
+        "data_command": data_cmd,
+        "data": f"{args.train_videos} train + {args.val_videos} test videos of {args.seconds} s, "
+                f"{info.keyframes['train']} / {info.keyframes['val']} keyframes, {len(info.classes)} classes",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "epochs": cfg.SOLVER.MAX_EPOCH,
+        "seed": cfg.RNG_SEED, "total_minutes": (time.perf_counter() - started) / 60,
+    }
+    results_dir = Path(args.results) if args.results else out_root / "results"
+    paths = write_results(results_dir, results, context)
+    print(results_table(results))
+    print(f"results: {paths['markdown']} (table), {paths['json']}, plots {paths['groups'].name}, "
+          f"{paths['length'].name}, {paths['curves'].name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Memory carries information from earlier clips (and only within a video); the memory ablation's arms,
+figures and report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memvit.config import build_model, load_config
+from memvit.experiments import memory_ablation as ablation
+from memvit.models import MEMVIT_16_16X4, create_memvit
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(MEMVIT_16_16X4, spatial_size=32, temporal_size=8, depth=2, patch_embed_dim=16, num_heads=1,
+            embed_dim_mul=((1, 2.0),), atten_head_mul=((1, 2.0),), pool_kv_stride_adaptive=(1, 2, 2),
+            memory_exclude_layers=(), droppath_rate_block=0.0, spatial_scale_factor=8, head="kinetics",
+            num_classes=5, head_dropout_rate=0.0)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def run_video(model, clips, ids):
+    if model.memory is not None:
+        model.memory.reset()
+    with torch.no_grad():
+        return [model(c, video_ids=[i]) if model.memory is not None else model(c) for c, i in zip(clips, ids)]
+
+
+@pytest.mark.parametrize("sampler,earlier", [("gap2", 1), ("all", 2)])
+def test_memory_carries_information_from_an_earlier_clip(gen, sampler, earlier):
+    """Changing only an earlier clip changes the current clip's output with memory on; not with memory
+    off, and not when the earlier clip belongs to another video (either isolation)."""
+    seed = int(torch.randint(2**31, (1,), generator=gen))
+    clips = [torch.randn(1, 3, 8, 32, 32, generator=gen) for _ in range(4)]
+    changed = list(clips)
+    changed[earlier] = torch.randn(1, 3, 8, 32, 32, generator=gen)  # clip 3 attends clip `earlier`
+    same_video = ["v"] * 4
+    boundary = ["old"] * (earlier + 1) + ["new"] * (3 - earlier)  # clip `earlier` is in the old video
+
+    torch.manual_seed(seed)
+    off = create_memvit(**{**TINY, "memory": False}).eval()
+    a, b = run_video(off, clips, same_video), run_video(off, changed, same_video)
+    torch.testing.assert_close(a[3], b[3], rtol=0, atol=0)
+    for isolation in ("zero", "mask"):
+        torch.manual_seed(seed)
+        on = create_memvit(**{**TINY, "memory_sampler": sampler, "memory_isolation": isolation}).eval()
+        a, b = run_video(on, clips, same_video), run_video(on, changed, same_video)
+        for step in range(earlier):
+            torch.testing.assert_close(a[step], b[step], rtol=0, atol=0)  # before the change: identical
+        assert (a[3] - b[3]).abs().max() > 1e-4  # the change reached clip 3 through memory
+        a, b = run_video(on, clips, boundary), run_video(on, changed, boundary)
+        torch.testing.assert_close(a[3], b[3], rtol=0, atol=1e-6)
+
+
+def test_arms_build_the_memory_they_name(tmp_path):
+    """Every arm's overrides load over configs/synthetic.yaml and build the model with its memory."""
+    from memvit.data import synthetic
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "meta.json").write_text(json.dumps({"classes": [{"id": i + 1, "behaviour": c.behaviour}
+                                                            for i, c in enumerate(synthetic.LONG_RANGE_CLASSES)]}))
+    assert ablation.class_groups(data) == {**{i: "local" for i in range(1, 9)}, 9: "long-range", 10: "long-range"}
+    for arm in ablation.ARMS:
+        overrides = ablation.arm_overrides(arm, data, tmp_path / arm.name, epochs=3)
+        cfg = load_config(str(ROOT / ablation.CONFIG), overrides)
+        assert cfg.MODEL.NUM_CLASSES == 10 and cfg.SOLVER.MAX_EPOCH == 3
+        assert cfg.AVA.FRAME_DIR == str((data / "frames").resolve())
+        model = build_model(cfg)
+        if arm.memory_clips == 0:
+            assert model.memory is None
+            continue
+        assert model.memory.attn_max_len - 1 == arm.memory_clips
+        assert model.memory.sampler == cfg.MEMVIT.SAMPLER == ("all" if arm.name.endswith("_all") else "gap2")
+    assert ablation.ARMS_BY_NAME[ablation.REFERENCE_ARM].memory_clips == 2
+
+
+def fake_arm(out: Path, arm, local_ap: float, long_ap: float, iterations: int = 30) -> None:
+    """An arm's output folder as memvit.train leaves it (summary.json, log.jsonl), with chosen APs."""
+    (out / "eval_test").mkdir(parents=True)
+    per_class = {str(i): local_ap + 0.01 * (i - 4.5) for i in range(1, 9)}
+    per_class.update({"9": long_ap - 0.05, "10": long_ap + 0.05, "11": math.nan})
+    chance = {str(i): 0.2 for i in range(1, 9)} | {"9": 0.1, "10": 0.3, "11": math.nan}
+    summary = {"map": float(np.nanmean(list(per_class.values()))), "chance_map": 0.21, "per_class": per_class,
+               "chance_per_class": chance}
+    (out / "eval_test" / "summary.json").write_text(json.dumps(summary))
+    with open(out / "log.jsonl", "w") as f:
+        for it in range(1, iterations + 1):
+            f.write(json.dumps({"type": "train", "global_iteration": it, "loss": 1.0 / it, "epoch": 1}) + "\n")
+        f.write(json.dumps({"type": "eval", "epoch": 1, "map": summary["map"]}) + "\n")
+
+
+def test_report_from_arm_outputs(tmp_path):
+    """Group means by hand, the table, the JSON and the three plots, from the files the runs leave."""
+    groups = {**{i: "local" for i in range(1, 9)}, 9: "long-range", 10: "long-range", 11: "long-range"}
+    values = {"no_memory": (0.6, 0.2), "memory_1": (0.61, 0.5), "memory_2": (0.62, 0.7), "memory_4": (0.6, 0.8)}
+    results = []
+    for name, (local_ap, long_ap) in values.items():
+        arm = ablation.ARMS_BY_NAME[name]
+        fake_arm(tmp_path / name, arm, local_ap, long_ap)
+        result = ablation.collect(arm, tmp_path / name, groups, seconds=300.0)
+        assert result.groups["local"] == pytest.approx(local_ap)  # symmetric offsets around the mean
+        assert result.groups["long-range"] == pytest.approx(long_ap)  # NaN class 11 ignored
+        assert result.chance == pytest.approx({"local": 0.2, "long-range": 0.2, "all": 0.21})
+        assert result.curve["loss"][0] == 1.0 and len(result.curve["iteration"]) == 30
+        result.costs = {"gflops_filled": 0.5 + 0.01 * arm.memory_clips, "inference_peak_mib": 600.0,
+                        "train_peak_mib": 900.0 + arm.memory_clips}
+        results.append(result)
+    context = {"command": "python -m memvit.experiments.memory_ablation", "machine": "test", "date": "2026-11-29",
+               "torch": torch.__version__, "data_command": "python -m memvit.data.synthetic --long-range",
+               "data": "fake", "epochs": 10, "seed": 0}
+    paths = ablation.write_results(tmp_path / "results", results, context)
+    text = paths["markdown"].read_text()
+    assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 2 | 62.0 | 70.0 |" in text
+    assert "70.0 with memory (MeMViT-16's gap2, 2 clips) against 20.0 without (chance 20.0)" in text
+    assert "(+4.0%)" in text  # 0.52 against 0.50 GFLOPs
+    saved = json.loads(paths["json"].read_text())
+    assert [a["arm"] for a in saved["arms"]] == list(values)
+    assert saved["arms"][2]["groups"]["long-range"] == pytest.approx(0.7)
+    for key in ("groups", "length", "curves"):
+        from PIL import Image
+
+        image = np.asarray(Image.open(paths[key]).convert("L"), dtype=float)
+        assert image.shape[0] > 300 and image.std() > 10  # a drawn figure, not a blank canvas
+
+
+def test_group_means_by_hand():
+    groups = {1: "local", 2: "local", 3: "long-range"}
+    assert ablation.group_means({"1": 0.5, "2": 0.25, "3": math.nan}, groups) == {"local": 0.375,
+                                                                                  "long-range": pytest.approx(math.nan,
+                                                                                                              nan_ok=True)}
