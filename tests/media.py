@@ -136,7 +136,8 @@ def normalise(frames: np.ndarray, short_side: int) -> torch.Tensor:
 
 
 def solo_run(model, clips: list[torch.Tensor], boxes: list[np.ndarray]) -> list[np.ndarray]:
-    """The model alone on one video, clip after clip, on its own fresh memory (boxes normalised)."""
+    """The model alone on one video, clip after clip, on its own fresh memory (boxes normalised,
+    scaled to pixels and clipped to ``[0, W - 1] x [0, H - 1]`` as PySlowFast's AVA loader does)."""
     from memvit.models import MemoryState
 
     memory = MemoryState(model.memory.layer_names, model.memory.attn_max_len, model.memory.sampler,
@@ -147,6 +148,7 @@ def solo_run(model, clips: list[torch.Tensor], boxes: list[np.ndarray]) -> list[
             height, width = clip.shape[2:]
             pixels = torch.as_tensor(np.asarray(box, dtype=np.float32).reshape(-1, 4)) * torch.tensor(
                 [width, height, width, height], dtype=torch.float32)
+            pixels = torch.minimum(pixels.clamp(min=0), torch.tensor([width - 1.0, height - 1.0] * 2))
             rois = torch.cat([torch.zeros(len(pixels), 1), pixels], dim=1)
             out.append(model(clip[None], video_ids=["solo"], boxes=rois, memory=memory).numpy())
     return out
