@@ -66,11 +66,11 @@ def test_arms_build_the_memory_they_name(tmp_path):
     data.mkdir()
     (data / "meta.json").write_text(json.dumps({"classes": [{"id": i + 1, "behaviour": c.behaviour}
                                                             for i, c in enumerate(synthetic.LONG_RANGE_CLASSES)]}))
-    assert ablation.class_groups(data) == {**{i: "local" for i in range(1, 9)}, 9: "long-range", 10: "long-range"}
+    assert ablation.class_groups(data) == {**{i: "local" for i in range(1, 11)}, 11: "long-range", 12: "long-range"}
     for arm in ablation.ARMS:
         overrides = ablation.arm_overrides(arm, data, tmp_path / arm.name, epochs=3)
         cfg = load_config(str(ROOT / ablation.CONFIG), overrides)
-        assert cfg.MODEL.NUM_CLASSES == 10 and cfg.SOLVER.MAX_EPOCH == 3
+        assert cfg.MODEL.NUM_CLASSES == 12 and cfg.SOLVER.MAX_EPOCH == 3
         assert cfg.AVA.FRAME_DIR == str((data / "frames").resolve())
         model = build_model(cfg)
         if arm.memory_clips == 0:

@@ -16,10 +16,12 @@ earlier) replaces one stage and keeps the others:
    come from the same geometry (:func:`body_parts`), so they are the true person extents.
 
 The **long-range** variant (:data:`LONG_RANGE_CLASSES`, ``--long-range``) adds two classes that no single
-clip can decide: a person shows a coloured signal above its head for 1.5 s at the start of a segment, and
-is labelled "answers the <colour> signal" from 2.5 s after the signal appeared to the end of the segment
-(2.5 to 5.5 s later), while nothing visible distinguishes it from an unsignalled person. Only a model that
-remembers earlier clips can get them right; the eight local classes are decidable from the current clip.
+clip can decide: a person's torso lights up in a signal colour for 1.5 s at the start of a segment
+(labelled "show an <colour> signal" while it is lit, a local class), and is labelled "answer the <colour>
+signal" from 2.5 s after the signal appeared to the end of the segment (2.5 to 5.5 s later), while nothing
+visible distinguishes it from an unsignalled person. A signalled person stands through its segment, so the
+signal is where the person is later. Only a model that remembers earlier clips can get the
+"answer" classes right; the other ten classes are decidable from the current clip.
 
 Command line: ``python -m memvit.data.synthetic --out data/synthetic`` (``--help`` for the options).
 """
@@ -93,8 +95,9 @@ PERSON_INTERACTION = "PERSON_INTERACTION"
 LABEL_TYPES = (PERSON_MOVEMENT, OBJECT_MANIPULATION, PERSON_INTERACTION)
 MOVEMENTS = ("stand", "walk", "run", "jump")  # exactly one per person at any time, as in AVA's pose classes
 INTERACTIONS = ("talk", "handshake")  # need a partner: two persons standing face to face
-SIGNALS = ("signal_green", "signal_blue")  # long-range: shown early in a segment, labelled seconds later
-BEHAVIOURS = (*MOVEMENTS, "carry", "wave", *INTERACTIONS, *SIGNALS)
+SIGNALS = ("signal_orange", "signal_lime")  # long-range: shown early in a segment, labelled seconds later
+SHOWN_PREFIX = "show_"  # "show_signal_orange": the signal while it is shown (a local class)
+BEHAVIOURS = (*MOVEMENTS, "carry", "wave", *INTERACTIONS, *SIGNALS, *(SHOWN_PREFIX + s for s in SIGNALS))
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,12 @@ DEFAULT_CLASSES: tuple[ActionClass, ...] = (
     ActionClass("hand shake", PERSON_INTERACTION, "handshake"),  # facing, front arms joined, pumping
 )
 LONG_RANGE_CLASSES: tuple[ActionClass, ...] = DEFAULT_CLASSES + (
-    # Labelled 2.5-5.5 s after a green (blue) disc was shown above the person's head for 1.5 s; the disc is
-    # never in the labelled keyframe's clip, and nothing else about the person differs.
-    ActionClass("answer a green signal", PERSON_INTERACTION, "signal_green"),
-    ActionClass("answer a blue signal", PERSON_INTERACTION, "signal_blue"),
+    # "show": while the person's torso is lit orange (lime), 1.5 s. "answer": 2.5-5.5 s after it lit up; the
+    # signal is never in the labelled keyframe's clip, and nothing else about the person differs.
+    ActionClass("show an orange signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_orange"),  # local
+    ActionClass("show a lime signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_lime"),  # local
+    ActionClass("answer an orange signal", PERSON_INTERACTION, "signal_orange"),  # long-range
+    ActionClass("answer a lime signal", PERSON_INTERACTION, "signal_lime"),  # long-range
 )
 
 
@@ -160,12 +165,18 @@ class Segment:
     wave: bool = False
     interaction: str | None = None  # one of INTERACTIONS, with the person's partner
     labels: tuple[str, ...] = ()
-    signal: str | None = None  # one of SIGNALS: shown above the head during the first SIGNAL_SECONDS
-    late_labels: tuple[str, ...] = ()  # annotated only from start + LATE_LABEL_DELAY on
+    signal: str | None = None  # one of SIGNALS: the torso lit in its colour during the first SIGNAL_SECONDS
 
     def labels_at(self, t: float) -> tuple[str, ...]:
-        """What an annotator gives the person at time ``t`` (seconds from the video start) in this span."""
-        return self.labels + self.late_labels if t - self.start >= LATE_LABEL_DELAY else self.labels
+        """What an annotator gives the person at time ``t`` (seconds from the video start) in this span:
+        ``labels``, plus the signal's "show" label while it is shown and its own label from
+        LATE_LABEL_DELAY after it appeared."""
+        if self.signal is None:
+            return self.labels
+        tau = t - self.start
+        if tau < SIGNAL_SECONDS:
+            return self.labels + (SHOWN_PREFIX + self.signal,)
+        return self.labels + (self.signal,) if tau >= LATE_LABEL_DELAY else self.labels
 
 
 @dataclass(frozen=True)
@@ -294,8 +305,11 @@ def _add_signals(rng: np.random.Generator, segments: tuple[Segment, ...], allowe
     for seg in segments[1:]:
         if seg.end - seg.start >= SIGNAL_MIN_SEGMENT and rng.random() < P_SIGNAL:
             signal = signals[int(rng.integers(len(signals)))]
-            seg = Segment(seg.start, seg.end, seg.movement, seg.facing, seg.carry, seg.wave, seg.interaction,
-                          seg.labels, signal, (signal,))
+            # A signalled person stands (where it showed the signal is where it is seconds later), so
+            # remembering needs no tracking; standing is common unsignalled, so it gives nothing away.
+            labels = tuple("stand" if b == seg.movement and b in MOVEMENTS else b for b in seg.labels)
+            seg = Segment(seg.start, seg.end, "stand", seg.facing, seg.carry, seg.wave, seg.interaction,
+                          labels, signal)
         out.append(seg)
     return tuple(out)
 
@@ -401,8 +415,9 @@ WAVE_ANGLE, WAVE_SWING, WAVE_HZ = 2.5, 0.45, 2.2
 SHAKE_ANGLE, SHAKE_SWING, SHAKE_HZ, SHAKE_GRIP = 1.35, 0.12, 3.0, 0.06
 TALK_HZ = 3.0  # speech arcs blink at this rate, partners alternating
 SPEECH_RADII, SPEECH_THICK = (0.9, 1.6), 0.045  # arcs: radii in head radii, thickness in heights
-SIGNAL_R, SIGNAL_GAP = 0.14, 0.04  # the signal disc: radius and gap above the head, in heights
-SIGNAL_RGB = {"signal_green": (60, 235, 60), "signal_blue": (0, 200, 255)}  # far from every body colour
+# Lit torsos: far (> 40 per channel) from every torso, leg, skin, object and speech colour and from the
+# background, so that a signal is never confused with a person's own look.
+SIGNAL_RGB = {"signal_orange": (255, 120, 0), "signal_lime": (140, 255, 0)}
 
 
 @dataclass(frozen=True)
@@ -417,7 +432,7 @@ class Pose:
     back_arm: float
     carry: bool
     speech: bool
-    signal: str | None = None  # one of SIGNALS, shown above the head
+    signal: str | None = None  # one of SIGNALS: the torso lit in its colour
 
 
 def simulate(person: PersonPlan, num_frames: int) -> list[Pose]:
@@ -483,7 +498,7 @@ class Parts:
     arm_width: int
     object: Rect | None  # held, not part of the person's box
     speech: tuple[float, float, int] | None  # mouth x, y, facing
-    signal: tuple[Circle, tuple[int, int, int]] | None = None  # disc above the head, not part of the box
+    signal: tuple[int, int, int] | None = None  # the torso's colour while a signal is shown
 
 
 def body_parts(height: float, pose: Pose) -> Parts:
@@ -506,10 +521,7 @@ def body_parts(height: float, pose: Pose) -> Parts:
         hx, hy, o = arms[1][2], arms[1][3], OBJECT * h
         obj = (hx - o / 2, hy - o / 4, hx + o / 2, hy + 3 * o / 4)
     mouth = (x + f * 0.8 * HEAD_R * h, head_cy + 0.3 * HEAD_R * h, f) if pose.speech else None
-    signal = None
-    if pose.signal is not None:
-        r = SIGNAL_R * h
-        signal = ((x, head_cy - HEAD_R * h - SIGNAL_GAP * h - r, r), SIGNAL_RGB[pose.signal])
+    signal = None if pose.signal is None else SIGNAL_RGB[pose.signal]
     return Parts(head=(x, head_cy, HEAD_R * h), eye=(x + f * 0.45 * HEAD_R * h, head_cy - 0.15 * HEAD_R * h,
                                                      max(1.0, 0.25 * HEAD_R * h)),
                  torso=(x - TORSO_HALF_W * h, shoulder, x + TORSO_HALF_W * h, hip), legs=legs, arms=tuple(arms),
@@ -545,7 +557,8 @@ def draw_person(img: np.ndarray, person: PersonPlan, parts: Parts) -> None:
     for xa, ya, xb, yb in parts.legs:
         cv2.line(img, _pt(xa, ya), _pt(xb, yb), person.legs_rgb, parts.leg_width, aa, _SHIFT)
     x1, y1, x2, y2 = parts.torso
-    cv2.rectangle(img, _pt(x1 + 0.5, y1 + 0.5), _pt(x2 - 0.5, y2 - 0.5), person.torso_rgb, -1, aa, _SHIFT)
+    torso = person.torso_rgb if parts.signal is None else parts.signal  # the sleeves keep the person's colour
+    cv2.rectangle(img, _pt(x1 + 0.5, y1 + 0.5), _pt(x2 - 0.5, y2 - 0.5), torso, -1, aa, _SHIFT)
     for xa, ya, xb, yb in parts.arms:
         cv2.line(img, _pt(xa, ya), _pt(xb, yb), person.torso_rgb, parts.arm_width, aa, _SHIFT)
     cx, cy, r = parts.head
@@ -562,9 +575,6 @@ def draw_person(img: np.ndarray, person: PersonPlan, parts: Parts) -> None:
         for radius in SPEECH_RADII:
             axes = (_fx(radius * HEAD_R * person.height),) * 2
             cv2.ellipse(img, _pt(mx, my), axes, 0, start, start + 80, SPEECH_RGB, thickness, aa, _SHIFT)
-    if parts.signal is not None:
-        (cx, cy, r), rgb = parts.signal
-        cv2.circle(img, _pt(cx, cy), _fx(r), rgb, -1, aa, _SHIFT)
 
 
 NOISE_FIELDS, NOISE_STD = 6, 3.5
@@ -998,7 +1008,7 @@ def _video_meta(plan: VideoPlan) -> dict[str, Any]:
             "legs_rgb": list(p.legs_rgb), "skin_rgb": list(p.skin_rgb), "partner": p.partner,
             "timeline": [{"start": s.start, "end": s.end, "movement": s.movement, "facing": s.facing,
                           "carry": s.carry, "wave": s.wave, "interaction": s.interaction, "labels": list(s.labels),
-                          "signal": s.signal, "late_labels": list(s.late_labels)}
+                          "signal": s.signal}
                          for s in p.segments],
         } for p in plan.persons],
     }
@@ -1015,7 +1025,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(128, 170), metavar=("H", "W"))
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
     parser.add_argument("--long-range", action="store_true",
-                        help="add the two long-range classes (labelled seconds after a signal; needs memory)")
+                        help="add the signal classes: 'show' (local) and 'answer' (seconds later; needs memory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
