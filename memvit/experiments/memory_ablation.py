@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default="data/synthetic_long_range", help="long-range synthetic set (made if "
                         "missing; default: %(default)s)")
     parser.add_argument("--train-videos", type=int, default=16)
-    parser.add_argument("--val-videos", type=int, default=6)
+    parser.add_argument("--val-videos", type=int, default=12)
     parser.add_argument("--seconds", type=int, default=24)
     parser.add_argument("--out", default="output/memory_ablation", help="runs, one folder per arm")
     parser.add_argument("--results", default=None, help="table and plots (default: OUT/results; the committed "
