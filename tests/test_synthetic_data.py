@@ -530,9 +530,13 @@ def test_long_range_labels_need_an_earlier_clip(long_root):
 
 
 def test_long_range_classes_and_default_data():
-    """The variant adds four classes in every split; the default class list draws no signal."""
+    """The variant adds four classes in every split; a signalled person stands, labelled so; the default
+    class list draws no signal."""
     data = synthetic.build_split("val", 2, 16, (96, 128), seed=1, classes=synthetic.LONG_RANGE_CLASSES)
     assert {i for r in data.rows for i in r.class_ids} == set(range(1, 13))
+    signalled = [s for plan in data.plans for p in plan.persons for s in p.segments if s.signal is not None]
+    assert signalled and all(s.movement == "stand" for s in signalled)
+    assert all("stand" in s.labels and not {"walk", "run", "jump"} & set(s.labels) for s in signalled)
     plain = synthetic.build_split("val", 2, 16, (96, 128), seed=1)
     assert all(s.signal is None for plan in plain.plans for p in plan.persons for s in p.segments)
     assert {i for r in plain.rows for i in r.class_ids} <= set(range(1, 9))
