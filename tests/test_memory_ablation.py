@@ -99,7 +99,8 @@ def fake_arm(out: Path, arm, local_ap: float, long_ap: float, iterations: int = 
 def test_report_from_arm_outputs(tmp_path):
     """Group means by hand, the table, the JSON and the three plots, from the files the runs leave."""
     groups = {**{i: "local" for i in range(1, 9)}, 9: "long-range", 10: "long-range", 11: "long-range"}
-    values = {"no_memory": (0.6, 0.2), "memory_1": (0.61, 0.5), "memory_2": (0.62, 0.7), "memory_4": (0.6, 0.8)}
+    values = {"no_memory": (0.6, 0.2), "memory_1": (0.61, 0.5), "memory_2": (0.62, 0.7), "memory_4": (0.6, 0.8),
+              "memory_2_mask": (0.63, 0.75)}
     results = []
     for name, (local_ap, long_ap) in values.items():
         arm = ablation.ARMS_BY_NAME[name]
@@ -120,6 +121,10 @@ def test_report_from_arm_outputs(tmp_path):
     assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 2 | 62.0 | 70.0 |" in text
     assert "70.0 with memory (MeMViT-16's gap2, 2 clips) against 20.0 without (chance 20.0)" in text
     assert "(+4.0%)" in text  # 0.52 against 0.50 GFLOPs
+    assert ("Against memory length (0 / 1 / 2 / 4 clips): long-range 20.0 / 50.0 / 70.0 / 80.0, local "
+            "60.0 / 61.0 / 62.0 / 60.0.") in text
+    assert ("Option, memory 2 clips, isolation mask: long-range 75.0, local 63.0 (the reference's memory 2 clips "
+            "(gap2: t-2, t-4; MeMViT-16): 70.0, 62.0).") in text
     saved = json.loads(paths["json"].read_text())
     assert [a["arm"] for a in saved["arms"]] == list(values)
     assert saved["arms"][2]["groups"]["long-range"] == pytest.approx(0.7)
@@ -135,3 +140,62 @@ def test_group_means_by_hand():
     assert ablation.group_means({"1": 0.5, "2": 0.25, "3": math.nan}, groups) == {"local": 0.375,
                                                                                   "long-range": pytest.approx(math.nan,
                                                                                                               nan_ok=True)}
+
+
+def test_finished_arms_are_kept_and_other_runs_refused(tmp_path, monkeypatch):
+    """An arm that finished on the same data and overrides is not rerun; a folder from another data set or
+    other overrides is refused rather than resumed (its checkpoints would train on the wrong data)."""
+    arm = ablation.ARMS_BY_NAME["memory_2"]
+    out = tmp_path / arm.name
+    fake_arm(out, arm, 0.5, 0.5)
+    data = {"generator": "memvit.data.synthetic", "version": 1, "seed": 0}
+    overrides = ["SOLVER.MAX_EPOCH", "2"]
+    (out / ablation.ARM_FILE).write_text(json.dumps({"arm": arm.name, "overrides": overrides, "data": data,
+                                                     "seconds": 12.0}))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the arm was rerun")
+
+    monkeypatch.setattr(ablation.subprocess, "run", no_training)
+    assert ablation.run_arm(arm, overrides, out, config=ablation.CONFIG, threads=1, data=data) == 12.0
+    with pytest.raises(RuntimeError, match="other overrides or data"):
+        ablation.run_arm(arm, overrides, out, config=ablation.CONFIG, threads=1, data={**data, "seed": 1})
+    with pytest.raises(RuntimeError, match="other overrides or data"):
+        ablation.run_arm(arm, ["SOLVER.MAX_EPOCH", "3"], out, config=ablation.CONFIG, threads=1, data=data)
+
+
+def test_report_of_option_arms_alone(tmp_path):
+    """Options without a length series (``--arms memory_2_all``): the table and two plots, no length plot."""
+    arm = ablation.ARMS_BY_NAME["memory_2_all"]
+    fake_arm(tmp_path / arm.name, arm, 0.6, 0.7)
+    result = ablation.collect(arm, tmp_path / arm.name, {i: "local" for i in range(1, 12)}, seconds=60.0)
+    context = {"command": "c", "machine": "m", "date": "d", "torch": "t", "data_command": "d", "data": "d",
+               "epochs": 1, "seed": 0}
+    paths = ablation.write_results(tmp_path / "results", [result], context)
+    assert "length" not in paths and not (tmp_path / "results" / "map_vs_memory_length.png").exists()
+    assert paths["groups"].is_file() and paths["curves"].is_file()
+    assert "map_vs_memory_length" not in paths["markdown"].read_text()
+
+
+def test_answer_scores_by_hand(tmp_path):
+    """Right-answer scores grouped by seconds after the light, lit boxes left out, unlit non-answers as the
+    guess level; values chosen by hand from the generator's timing (lit +-1.25 s, answers 2-5 s after)."""
+    from memvit.data import synthetic
+
+    classes = [{"id": i + 1, "behaviour": c.behaviour} for i, c in enumerate(synthetic.LONG_RANGE_CLASSES)]
+    ids = {c["behaviour"]: c["id"] for c in classes}
+    orange, lime = ids["signal_orange"], ids["signal_lime"]
+    meta = {"start_sec": 900, "classes": classes,
+            "videos": [{"name": "v", "signals": [{"centre": 4, "colour": "signal_orange"}]}]}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    rows = [(905, orange, 0.99),  # lit (centre + 1): a "see" keyframe, left out
+            (906, orange, 0.9), (906, lime, 0.3),  # 2 s after: the right class counts, the other not
+            (909, orange, 0.5), (909, 1, 0.7),  # 5 s after; class 1 is not an answer class
+            (912, orange, 0.1), (912, lime, 0.3)]  # 8 s after: unlit, answers nothing
+    lines = [f"v,{sec},0.1,0.1,0.5,0.9,{c},{score}" for sec, c, score in rows]
+    (tmp_path / "predictions.csv").write_text("\n".join(lines) + "\n")
+    scores = ablation.answer_scores(tmp_path, tmp_path / "predictions.csv")
+    assert scores["by_offset"] == pytest.approx({"2": 0.9, "5": 0.5})
+    assert scores["negatives"] == pytest.approx(0.2)
+    result = ablation.ArmResult(ablation.ARMS_BY_NAME["memory_2"], 0.5, {}, {}, {}, 1.0, answers=scores)
+    assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 0.90 | 0.50 | 0.20 |" in ablation.answers_table([result])

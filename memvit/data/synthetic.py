@@ -16,11 +16,11 @@ earlier) replaces one stage and keeps the others:
    come from the same geometry (:func:`body_parts`), so they are the true person extents.
 
 The **long-range** variant (:data:`LONG_RANGE_CLASSES`, ``--long-range``) adds two classes that no single
-clip can decide: a person's torso lights up in a signal colour for 1.5 s at the start of a segment
-(labelled "show an <colour> signal" while it is lit, a local class), and is labelled "answer the <colour>
-signal" from 2.5 s after the signal appeared to the end of the segment (2.5 to 5.5 s later), while nothing
-visible distinguishes it from an unsignalled person. A signalled person stands through its segment, so the
-signal is where the person is later. Only a model that remembers earlier clips can get the
+clip can decide. A scene-wide signal, the room lit orange or lime for 2.5 s (centred on a keyframe, like a
+bell or a traffic light everyone in view reacts to), gives every person in view the local class "see an
+<colour> signal" at the three keyframes it lights, and the long-range class "answer an <colour> signal" at
+the four keyframes 2 to 5 s after its centre, whose clips start after the light went out and show nothing
+that tells an answering person from any other. Only a model that remembers earlier clips can get the
 "answer" classes right; the other ten classes are decidable from the current clip.
 
 Command line: ``python -m memvit.data.synthetic --out data/synthetic`` (``--help`` for the options).
@@ -95,8 +95,8 @@ PERSON_INTERACTION = "PERSON_INTERACTION"
 LABEL_TYPES = (PERSON_MOVEMENT, OBJECT_MANIPULATION, PERSON_INTERACTION)
 MOVEMENTS = ("stand", "walk", "run", "jump")  # exactly one per person at any time, as in AVA's pose classes
 INTERACTIONS = ("talk", "handshake")  # need a partner: two persons standing face to face
-SIGNALS = ("signal_orange", "signal_lime")  # long-range: shown early in a segment, labelled seconds later
-SHOWN_PREFIX = "show_"  # "show_signal_orange": the signal while it is shown (a local class)
+SIGNALS = ("signal_orange", "signal_lime")  # long-range: a scene-wide light, answered seconds later
+SHOWN_PREFIX = "see_"  # "see_signal_orange": the light while it is on (a local class)
 BEHAVIOURS = (*MOVEMENTS, "carry", "wave", *INTERACTIONS, *SIGNALS, *(SHOWN_PREFIX + s for s in SIGNALS))
 
 
@@ -120,10 +120,10 @@ DEFAULT_CLASSES: tuple[ActionClass, ...] = (
     ActionClass("hand shake", PERSON_INTERACTION, "handshake"),  # facing, front arms joined, pumping
 )
 LONG_RANGE_CLASSES: tuple[ActionClass, ...] = DEFAULT_CLASSES + (
-    # "show": while the person's torso is lit orange (lime), 1.5 s. "answer": 2.5-5.5 s after it lit up; the
-    # signal is never in the labelled keyframe's clip, and nothing else about the person differs.
-    ActionClass("show an orange signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_orange"),  # local
-    ActionClass("show a lime signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_lime"),  # local
+    # "see": while the room is lit orange (lime). "answer": 2-5 s after the light's centre; the light is never
+    # in the labelled keyframe's clip, and nothing else about the person differs.
+    ActionClass("see an orange signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_orange"),  # local
+    ActionClass("see a lime signal", PERSON_INTERACTION, SHOWN_PREFIX + "signal_lime"),  # local
     ActionClass("answer an orange signal", PERSON_INTERACTION, "signal_orange"),  # long-range
     ActionClass("answer a lime signal", PERSON_INTERACTION, "signal_lime"),  # long-range
 )
@@ -165,18 +165,26 @@ class Segment:
     wave: bool = False
     interaction: str | None = None  # one of INTERACTIONS, with the person's partner
     labels: tuple[str, ...] = ()
-    signal: str | None = None  # one of SIGNALS: the torso lit in its colour during the first SIGNAL_SECONDS
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Long-range variant: the room lit in a colour for SIGNAL_SECONDS around ``centre`` (a keyframe's
+    second from the video start), seen by every person in view and answered seconds later."""
+
+    centre: int
+    colour: str  # one of SIGNALS
+
+    def lit(self, t: float) -> bool:
+        return abs(t - self.centre) < SIGNAL_SECONDS / 2
 
     def labels_at(self, t: float) -> tuple[str, ...]:
-        """What an annotator gives the person at time ``t`` (seconds from the video start) in this span:
-        ``labels``, plus the signal's "show" label while it is shown and its own label from
-        LATE_LABEL_DELAY after it appeared."""
-        if self.signal is None:
-            return self.labels
-        tau = t - self.start
-        if tau < SIGNAL_SECONDS:
-            return self.labels + (SHOWN_PREFIX + self.signal,)
-        return self.labels + (self.signal,) if tau >= LATE_LABEL_DELAY else self.labels
+        """The behaviour keys it gives a person in view at time ``t``: "see" while lit, the answer from
+        ANSWER_SECONDS[0] to ANSWER_SECONDS[1] (excluded) after the centre."""
+        if self.lit(t):
+            return (SHOWN_PREFIX + self.colour,)
+        first, last = ANSWER_SECONDS
+        return (self.colour,) if first <= t - self.centre < last else ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,15 @@ class VideoPlan:
     size: tuple[int, int]  # (height, width)
     persons: tuple[PersonPlan, ...]
     background_seed: int
+    signals: tuple[Signal, ...] = ()  # long-range variant only
+
+    def signal_at(self, t: float) -> Signal | None:
+        """The signal lighting the room at time ``t``, if any."""
+        return next((s for s in self.signals if s.lit(t)), None)
+
+    def labels_at(self, person: PersonPlan, t: float) -> tuple[str, ...]:
+        """What an annotator gives ``person`` at time ``t``: its timeline's labels and the signals'."""
+        return person.segment_at(t).labels + tuple(b for s in self.signals for b in s.labels_at(t))
 
     @property
     def num_frames(self) -> int:
@@ -231,11 +248,14 @@ MOVEMENT_WEIGHTS = {"stand": 1.0, "walk": 1.0, "run": 0.7, "jump": 0.7}
 PAIR_MOVEMENT_WEIGHTS = {"stand": 1.0, "jump": 0.5}  # partners stay put
 INTERACTION_WEIGHTS = {None: 0.4, "talk": 0.3, "handshake": 0.3}
 P_WAVE, P_CARRY = 0.25, 0.35
-# Long-range variant. Segment boundaries fall on half seconds and keyframes on whole seconds, so a signal
-# starting at s is in the keyframe clips at s + 0.5 and s + 1.5 (its last frames) and its labels are at
-# s + 2.5 ... s + 5.5, whose clips (+-0.53 s at 8x4 frames) start after it ended.
-SIGNAL_SECONDS, LATE_LABEL_DELAY = 1.5, 2.0
-P_SIGNAL, SIGNAL_MIN_SEGMENT = 0.6, 4.0  # segments of 4 s or more, never the first (it starts before any clip)
+# Long-range variant. A signal centred on keyframe c is lit during (c - 1.25, c + 1.25): "see" at keyframes
+# c - 1 ... c + 1, "answer" at c + 2 ... c + 5, whose clips (-0.53 ... +0.4 s at 8x4 frames, the first frame
+# only jittered forward) start at c + 1.47 or later. Signals are SIGNAL_SPACING s apart, so an answer's clip
+# never sees the next one. The first is centred at second 3 to 5 (its "see" keyframes from the first one,
+# second 2, on); the last one's answers all fall on keyframes.
+SIGNAL_SECONDS, ANSWER_SECONDS = 2.5, (2, 6)
+SIGNAL_SPACING = (8, 10)  # seconds between centres (inclusive)
+SIGNAL_TINT = 0.55  # how far the lit room's colour moves from its own toward the signal colour
 HEIGHT_RANGE = (0.32, 0.42)  # of the frame height
 GROUND_RANGE = (0.86, 0.95)
 MARGIN = 0.36  # free space each side of a body centre line, in heights (a raised arm may cross it)
@@ -294,24 +314,19 @@ def _pair_timelines(rng: np.random.Generator, seconds: int, allowed: frozenset[s
     return tuple(timelines[0]), tuple(timelines[1])
 
 
-def _add_signals(rng: np.random.Generator, segments: tuple[Segment, ...], allowed: frozenset[str]
-                 ) -> tuple[Segment, ...]:
-    """Long-range variant: a signal at the start of some segments, labelled seconds later. Draws nothing
-    (the default data stay the same) when no signal class is asked for."""
-    signals = [b for b in SIGNALS if b in allowed]
-    if not signals:
-        return segments
-    out = [segments[0]]
-    for seg in segments[1:]:
-        if seg.end - seg.start >= SIGNAL_MIN_SEGMENT and rng.random() < P_SIGNAL:
-            signal = signals[int(rng.integers(len(signals)))]
-            # A signalled person stands (where it showed the signal is where it is seconds later), so
-            # remembering needs no tracking; standing is common unsignalled, so it gives nothing away.
-            labels = tuple("stand" if b == seg.movement and b in MOVEMENTS else b for b in seg.labels)
-            seg = Segment(seg.start, seg.end, "stand", seg.facing, seg.carry, seg.wave, seg.interaction,
-                          labels, signal)
-        out.append(seg)
-    return tuple(out)
+def _plan_signals(rng: np.random.Generator, seconds: int, allowed: frozenset[str]) -> tuple[Signal, ...]:
+    """Long-range variant: signals every SIGNAL_SPACING seconds, each in a random colour, the first "seen"
+    from the first keyframe on. Draws nothing (the default data stay the same) when no signal is asked for."""
+    colours = [b for b in SIGNALS if b in allowed]
+    if not colours:
+        return ()
+    lo, hi = SIGNAL_SPACING
+    first_keyframe, last_keyframe = 2, seconds - 2
+    signals, centre = [], first_keyframe + 1 + int(rng.integers(0, 3))
+    while centre + ANSWER_SECONDS[1] - 1 <= last_keyframe:
+        signals.append(Signal(centre, colours[int(rng.integers(len(colours)))]))
+        centre += int(rng.integers(lo, hi + 1))
+    return tuple(signals)
 
 
 def _colour(rng: np.random.Generator, base: tuple[int, int, int], jitter: int) -> tuple[int, int, int]:
@@ -367,14 +382,13 @@ def plan_video(rng: np.random.Generator, name: str, split: str, index: int, seco
         timelines[0], timelines[1] = _pair_timelines(rng, seconds, allowed, (1, -1))
     for i in range(2 if pair else 0, count):
         timelines[i] = _free_timeline(rng, seconds, allowed)
-    for i in range(count):
-        timelines[i] = _add_signals(rng, timelines[i], allowed)
     persons = tuple(
         PersonPlan(person_id=i, height=float(heights[i]), torso_rgb=looks[i][0], legs_rgb=looks[i][1],
                    skin_rgb=looks[i][2], ground_y=float(grounds[i]), x_range=places[i][0], x0=places[i][1],
                    segments=timelines[i], partner=(1 - i) if pair and i < 2 else None, speech_turn=i % 2)
         for i in range(count))
-    return VideoPlan(name, split, index, seconds, size, persons, int(rng.integers(2**31)))
+    background_seed = int(rng.integers(2**31))
+    return VideoPlan(name, split, index, seconds, size, persons, background_seed, _plan_signals(rng, seconds, allowed))
 
 
 def video_name(split: str, index: int) -> str:
@@ -415,8 +429,8 @@ WAVE_ANGLE, WAVE_SWING, WAVE_HZ = 2.5, 0.45, 2.2
 SHAKE_ANGLE, SHAKE_SWING, SHAKE_HZ, SHAKE_GRIP = 1.35, 0.12, 3.0, 0.06
 TALK_HZ = 3.0  # speech arcs blink at this rate, partners alternating
 SPEECH_RADII, SPEECH_THICK = (0.9, 1.6), 0.045  # arcs: radii in head radii, thickness in heights
-# Lit torsos: far (> 40 per channel) from every torso, leg, skin, object and speech colour and from the
-# background, so that a signal is never confused with a person's own look.
+# Signal lights: saturated, unlike the muted room (whose shading is mostly grey), so a lit room is a strong
+# global colour shift; the persons keep their own colours.
 SIGNAL_RGB = {"signal_orange": (255, 120, 0), "signal_lime": (140, 255, 0)}
 
 
@@ -432,7 +446,6 @@ class Pose:
     back_arm: float
     carry: bool
     speech: bool
-    signal: str | None = None  # one of SIGNALS: the torso lit in its colour
 
 
 def simulate(person: PersonPlan, num_frames: int) -> list[Pose]:
@@ -472,8 +485,7 @@ def simulate(person: PersonPlan, num_frames: int) -> list[Pose]:
         if seg.carry:
             back = CARRY_ANGLE
         speech = seg.interaction == "talk" and int(tau * TALK_HZ * 2) % 2 == person.speech_turn
-        signal = seg.signal if tau < SIGNAL_SECONDS else None
-        poses.append(Pose(x, feet, facing, stride, front, back, seg.carry, speech, signal))
+        poses.append(Pose(x, feet, facing, stride, front, back, seg.carry, speech))
     return poses
 
 
@@ -498,7 +510,6 @@ class Parts:
     arm_width: int
     object: Rect | None  # held, not part of the person's box
     speech: tuple[float, float, int] | None  # mouth x, y, facing
-    signal: tuple[int, int, int] | None = None  # the torso's colour while a signal is shown
 
 
 def body_parts(height: float, pose: Pose) -> Parts:
@@ -521,11 +532,10 @@ def body_parts(height: float, pose: Pose) -> Parts:
         hx, hy, o = arms[1][2], arms[1][3], OBJECT * h
         obj = (hx - o / 2, hy - o / 4, hx + o / 2, hy + 3 * o / 4)
     mouth = (x + f * 0.8 * HEAD_R * h, head_cy + 0.3 * HEAD_R * h, f) if pose.speech else None
-    signal = None if pose.signal is None else SIGNAL_RGB[pose.signal]
     return Parts(head=(x, head_cy, HEAD_R * h), eye=(x + f * 0.45 * HEAD_R * h, head_cy - 0.15 * HEAD_R * h,
                                                      max(1.0, 0.25 * HEAD_R * h)),
                  torso=(x - TORSO_HALF_W * h, shoulder, x + TORSO_HALF_W * h, hip), legs=legs, arms=tuple(arms),
-                 leg_width=leg_w, arm_width=arm_w, object=obj, speech=mouth, signal=signal)
+                 leg_width=leg_w, arm_width=arm_w, object=obj, speech=mouth)
 
 
 def person_box(parts: Parts) -> Rect:
@@ -557,8 +567,7 @@ def draw_person(img: np.ndarray, person: PersonPlan, parts: Parts) -> None:
     for xa, ya, xb, yb in parts.legs:
         cv2.line(img, _pt(xa, ya), _pt(xb, yb), person.legs_rgb, parts.leg_width, aa, _SHIFT)
     x1, y1, x2, y2 = parts.torso
-    torso = person.torso_rgb if parts.signal is None else parts.signal  # the sleeves keep the person's colour
-    cv2.rectangle(img, _pt(x1 + 0.5, y1 + 0.5), _pt(x2 - 0.5, y2 - 0.5), torso, -1, aa, _SHIFT)
+    cv2.rectangle(img, _pt(x1 + 0.5, y1 + 0.5), _pt(x2 - 0.5, y2 - 0.5), person.torso_rgb, -1, aa, _SHIFT)
     for xa, ya, xb, yb in parts.arms:
         cv2.line(img, _pt(xa, ya), _pt(xb, yb), person.torso_rgb, parts.arm_width, aa, _SHIFT)
     cx, cy, r = parts.head
@@ -599,6 +608,12 @@ def render_background(rng: np.random.Generator, size: tuple[int, int]) -> np.nda
     return np.clip(img, 35, 190).astype(np.uint8)
 
 
+def lit_room(background: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """The room under a signal light: every background pixel moved SIGNAL_TINT of the way to ``rgb``."""
+    lit = (1 - SIGNAL_TINT) * background.astype(np.float32) + SIGNAL_TINT * np.asarray(rgb, np.float32)
+    return np.rint(lit).astype(np.uint8)
+
+
 def render_frame(background: np.ndarray, noise: np.ndarray, people: Sequence[tuple[PersonPlan, Parts]]) -> np.ndarray:
     """One RGB frame: persons drawn over the background, then sensor noise over everything."""
     img = background.copy()
@@ -616,13 +631,15 @@ def render_video(plan: VideoPlan, frames_dir: Path, jpeg_quality: int,
     background = render_background(rng, plan.size)
     noise = [np.rint(rng.normal(0, NOISE_STD, background.shape)).astype(np.int16) for _ in range(NOISE_FIELDS)]
     which = rng.integers(NOISE_FIELDS, size=plan.num_frames)
+    lit_rooms = {s.colour: lit_room(background, SIGNAL_RGB[s.colour]) for s in plan.signals}
     tracks = [simulate(p, plan.num_frames) for p in plan.persons]
     out = frames_dir / plan.name
     out.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
     for k in range(plan.num_frames):
         people = [(p, body_parts(p.height, track[k])) for p, track in zip(plan.persons, tracks)]
-        frame = render_frame(background, noise[which[k]], people)
+        signal = plan.signal_at(k / FPS)
+        frame = render_frame(background if signal is None else lit_rooms[signal.colour], noise[which[k]], people)
         if not cv2.imwrite(str(out / frame_name(plan.name, k)), frame[:, :, ::-1], params):
             raise OSError(f"cv2 could not write {out / frame_name(plan.name, k)}")
         if on_frame is not None:
@@ -661,7 +678,7 @@ def annotate_video(plan: VideoPlan, classes: Sequence[ActionClass]) -> list[Keyf
     for sec in plan.keyframes:
         k, t = keyframe_index(sec), float(sec - START_SEC)
         for person, track in zip(plan.persons, tracks):
-            class_ids = tuple(sorted(ids[b] for b in person.segment_at(t).labels_at(t) if b in ids))
+            class_ids = tuple(sorted(ids[b] for b in plan.labels_at(person, t) if b in ids))
             if class_ids:
                 box = _normalise(person_box(body_parts(person.height, track[k])), plan.size)
                 rows.append(KeyframeBox(plan.name, sec, person.person_id, box, class_ids))
@@ -984,7 +1001,8 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
         "speech_rgb": list(SPEECH_RGB),
         "signal_rgb": {k: list(v) for k, v in SIGNAL_RGB.items()},
         "signal_seconds": SIGNAL_SECONDS,
-        "late_label_delay": LATE_LABEL_DELAY,
+        "answer_seconds": list(ANSWER_SECONDS),
+        "signal_tint": SIGNAL_TINT,
         "classes": [{"id": i + 1, "name": c.name, "label_type": c.label_type, "behaviour": c.behaviour}
                     for i, c in enumerate(classes)],
         "files": files,
@@ -1007,10 +1025,10 @@ def _video_meta(plan: VideoPlan) -> dict[str, Any]:
             "person_id": p.person_id, "height_px": round(p.height, 2), "torso_rgb": list(p.torso_rgb),
             "legs_rgb": list(p.legs_rgb), "skin_rgb": list(p.skin_rgb), "partner": p.partner,
             "timeline": [{"start": s.start, "end": s.end, "movement": s.movement, "facing": s.facing,
-                          "carry": s.carry, "wave": s.wave, "interaction": s.interaction, "labels": list(s.labels),
-                          "signal": s.signal}
+                          "carry": s.carry, "wave": s.wave, "interaction": s.interaction, "labels": list(s.labels)}
                          for s in p.segments],
         } for p in plan.persons],
+        "signals": [{"centre": s.centre, "colour": s.colour} for s in plan.signals],
     }
 
 
@@ -1025,7 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(128, 170), metavar=("H", "W"))
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
     parser.add_argument("--long-range", action="store_true",
-                        help="add the signal classes: 'show' (local) and 'answer' (seconds later; needs memory)")
+                        help="add the signal classes: 'see' (local) and 'answer' (seconds later; needs memory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:

@@ -4,8 +4,9 @@
 MeMViT's claim is that attending a cache of earlier clips lets a clip use what happened seconds before, at
 a small extra cost. This experiment tests it on the long-range synthetic AVA-format data
 (``memvit.data.synthetic --long-range``): ten *local* classes decidable from the current clip (the eight
-of the quick start and "show an orange/lime signal") and two *long-range* classes ("answer an orange/lime
-signal") labelled 2.5-5.5 s after the signal appeared, never in the labelled clip. It trains the quick
+of the quick start and "see an orange/lime signal", the room lit in that colour) and two *long-range*
+classes ("answer an orange/lime signal") labelled 2-5 s after the light's centre, when it is out and no
+longer in the labelled clip. It trains the quick
 start's model (``configs/synthetic.yaml`` with :data:`COMMON`) once per *arm*, the same data, budget and
 seed, changing only the memory:
 
@@ -40,7 +41,7 @@ import numpy as np
 CONFIG = "configs/synthetic.yaml"
 LOCAL, LONG_RANGE = "local", "long-range"
 GROUPS = (LOCAL, LONG_RANGE)
-ARM_FILE = "ablation_arm.json"  # written in an arm's folder when its run finished
+ARM_FILE = "ablation_arm.json"  # in an arm's folder: what it runs on, and its time once finished
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,57 @@ def group_means(per_class: dict[str, float], groups: dict[int, str]) -> dict[str
     return out
 
 
+def answer_scores(data_root: str | os.PathLike, predictions_csv: str | os.PathLike) -> dict[str, Any]:
+    """How sure an arm is of the right "answer" class, by whole seconds after the light's centre (mean
+    score over the test boxes there), and its mean answer score on unlit boxes that answer nothing.
+
+    mAP says whether memory helps; this says *which* answers it reaches: an arm whose memory sees the
+    light only up to some distance is sure up to that offset and unsure beyond it."""
+    from ..data.ava_files import read_boxes_csv
+    from ..data.synthetic import SHOWN_PREFIX, SIGNALS, Signal
+
+    meta = json.loads((Path(data_root) / "meta.json").read_text())
+    ids = {c["behaviour"]: c["id"] for c in meta["classes"]}
+    signals = {v["name"]: [Signal(s["centre"], s["colour"]) for s in v.get("signals", [])] for v in meta["videos"]}
+    answer_ids = [ids[c] for c in SIGNALS]
+    by_offset: dict[int, list[float]] = {}
+    negatives: list[float] = []
+    for row in read_boxes_csv(predictions_csv):
+        if row.action not in answer_ids or row.extra is None:
+            continue
+        t = row.sec - meta["start_sec"]
+        labels = {b: s for s in signals.get(row.video, []) for b in s.labels_at(t)}
+        answered = [(b, s) for b, s in labels.items() if b in SIGNALS]
+        if answered:
+            colour, signal = answered[0]
+            if row.action == ids[colour]:
+                by_offset.setdefault(t - signal.centre, []).append(row.extra)
+        elif not any(b.startswith(SHOWN_PREFIX) for b in labels):
+            negatives.append(row.extra)
+    return {"by_offset": {str(k): float(np.mean(v)) for k, v in sorted(by_offset.items())},
+            "negatives": float(np.mean(negatives)) if negatives else math.nan}
+
+
 # --------------------------------------------------------------------------------------------- running arms
-def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, threads: int | None) -> float:
+def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, threads: int | None,
+            data: dict[str, Any]) -> float:
     """Train and evaluate one arm in a subprocess (its progress bar on this terminal); returns seconds.
 
-    An arm whose folder says it finished with the same overrides is not rerun; an interrupted one
-    resumes from its last checkpoint (``TRAIN.AUTO_RESUME``)."""
+    ``data`` identifies the data set (its generator parameters). An arm whose folder says it finished with
+    the same overrides and data is not rerun; an interrupted one resumes from its last checkpoint
+    (``TRAIN.AUTO_RESUME``); a folder started with other overrides or data is refused, never mixed."""
     marker = out_dir / ARM_FILE
+    run = {"arm": arm.name, "overrides": list(overrides), "data": data}
     if marker.is_file():
         done = json.loads(marker.read_text())
-        if done.get("overrides") == list(overrides) and (out_dir / "eval_test" / "summary.json").is_file():
+        if {k: done.get(k) for k in run} != run:
+            raise RuntimeError(f"{out_dir} holds a run of arm {done.get('arm')} with other overrides or data; "
+                               "remove it or choose another --out")
+        if "seconds" in done and (out_dir / "eval_test" / "summary.json").is_file():
             print(f"   finished earlier ({done['seconds']:.0f} s): kept", flush=True)
             return float(done["seconds"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(run, indent=1))
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -132,7 +172,7 @@ def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, t
     if proc.returncode != 0:
         raise RuntimeError(f"arm {arm.name}: python -m memvit.train exited with {proc.returncode}; its log is in "
                            f"{out_dir} (rerun this command to resume it)")
-    marker.write_text(json.dumps({"arm": arm.name, "overrides": list(overrides), "seconds": seconds}, indent=1))
+    marker.write_text(json.dumps({**run, "seconds": seconds}, indent=1))
     return seconds
 
 
@@ -172,11 +212,13 @@ class ArmResult:
     seconds: float
     curve: dict[str, list[float]] = field(default_factory=dict)  # iteration, loss
     costs: dict[str, Any] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)  # answer_scores()
 
     def to_json(self) -> dict[str, Any]:
         return {"arm": self.arm.name, "label": self.arm.label, "memory_clips": self.arm.memory_clips,
                 "overrides": list(self.arm.overrides), "map": self.map, "groups": self.groups, "chance": self.chance,
-                "per_class": self.per_class, "train_and_eval_seconds": self.seconds, **self.costs}
+                "per_class": self.per_class, "train_and_eval_seconds": self.seconds, "answer_scores": self.answers,
+                **self.costs}
 
 
 def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> ArmResult:
@@ -213,6 +255,20 @@ def results_table(results: Sequence[ArmResult]) -> str:
     chance = results[0].chance
     lines.append(f"| *chance (same boxes, random scores)* | | {_pct(chance[LOCAL])} | {_pct(chance[LONG_RANGE])} | "
                  f"{_pct(chance['all'])} | | | |")
+    return "\n".join(lines)
+
+
+def answers_table(results: Sequence[ArmResult]) -> str:
+    """The Markdown table of mean right-answer scores by seconds after the light (empty without them)."""
+    offsets = sorted({int(k) for r in results for k in r.answers.get("by_offset", {})})
+    if not offsets:
+        return ""
+    lines = ["| arm | " + " | ".join(f"{k} s after" for k in offsets) + " | unlit, no answer |",
+             "|---|" + "---|" * (len(offsets) + 1)]
+    for r in results:
+        scores = r.answers.get("by_offset", {})
+        cells = [f"{scores[str(k)]:.2f}" if str(k) in scores else "-" for k in offsets]
+        lines.append(f"| {r.arm.label} | " + " | ".join(cells) + f" | {r.answers.get('negatives', math.nan):.2f} |")
     return "\n".join(lines)
 
 
@@ -291,7 +347,10 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
              "groups": results_dir / "map_per_group.png", "length": results_dir / "map_vs_memory_length.png",
              "curves": results_dir / "training_curves.png"}
     plot_groups(paths["groups"], results)
-    plot_memory_length(paths["length"], results)
+    if any(r.arm.length_series for r in results):
+        plot_memory_length(paths["length"], results)
+    else:  # only option arms: no length series to draw
+        del paths["length"]
     plot_curves(paths["curves"], results)
     paths["json"].write_text(json.dumps({"context": context, "arms": [r.to_json() for r in results]}, indent=1,
                                         default=float) + "\n")
@@ -309,6 +368,17 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
                            f"{off.costs['gflops_filled']:.3f} GFLOPs per clip (+{extra:.1f}%), peak RSS of a "
                            f"training step {on.costs['train_peak_mib']:.0f} against "
                            f"{off.costs['train_peak_mib']:.0f} MiB.")
+    series = sorted((r for r in results if r.arm.length_series), key=lambda r: r.arm.memory_clips)
+    if len(series) > 1:
+        reading.append("* Against memory length (" + " / ".join(str(r.arm.memory_clips) for r in series) +
+                       " clips): long-range " + " / ".join(_pct(r.groups[LONG_RANGE]) for r in series) +
+                       ", local " + " / ".join(_pct(r.groups[LOCAL]) for r in series) + ".")
+    for r in results:
+        if not r.arm.length_series and REFERENCE_ARM in by_name:
+            base = by_name[REFERENCE_ARM]
+            reading.append(f"* Option, {r.arm.label}: long-range {_pct(r.groups[LONG_RANGE])}, local "
+                           f"{_pct(r.groups[LOCAL])} (the reference's {base.arm.label}: "
+                           f"{_pct(base.groups[LONG_RANGE])}, {_pct(base.groups[LOCAL])}).")
     text = "\n".join([
         "# Memory ablation: long-range synthetic AVA",
         "",
@@ -323,9 +393,12 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
         results_table(results),
         "",
         *reading,
+        *(["", "Mean score of the right answer class on the test boxes, by seconds after the light's centre, and "
+           "of the answer classes on unlit boxes that answer nothing (the score a guess gets):", "",
+           answers_table(results)] if answers_table(results) else []),
         "",
         "![mAP per group](map_per_group.png)",
-        "![mAP against memory length](map_vs_memory_length.png)",
+        *(["![mAP against memory length](map_vs_memory_length.png)"] if "length" in paths else []),
         "![training curves](training_curves.png)",
         "",
     ])
@@ -340,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/synthetic_long_range", help="long-range synthetic set (made if "
                         "missing; default: %(default)s)")
+    parser.add_argument("--overwrite-data", action="store_true", help="regenerate the set at --data (needed when "
+                        "it was made with other parameters, e.g. by an older version of the generator)")
     parser.add_argument("--train-videos", type=int, default=16)
     parser.add_argument("--val-videos", type=int, default=12)
     parser.add_argument("--seconds", type=int, default=24)
@@ -362,11 +437,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..data.synthetic import LONG_RANGE_CLASSES, generate
 
     started = time.perf_counter()
-    info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
-                    classes=LONG_RANGE_CLASSES)
+    try:
+        info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
+                        classes=LONG_RANGE_CLASSES, overwrite=args.overwrite_data)
+    except FileExistsError as e:
+        print(f"error: {e}" + ("" if args.overwrite_data else " (here: --overwrite-data)"), file=sys.stderr)
+        return 2
     print(f"== data: {info.root} ({'generated' if info.generated else 'already there'}): "
           f"{info.keyframes['train']} train / {info.keyframes['val']} test keyframes", flush=True)
     groups = class_groups(args.data)
+    data_params = json.loads((Path(args.data) / "meta.json").read_text())["params"]
     out_root = Path(args.out)
     results = []
     arms = [ARMS_BY_NAME[n] for n in args.arms]
@@ -374,8 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir = out_root / arm.name
         overrides = arm_overrides(arm, args.data, out_dir, args.epochs, args.opts)
         print(f"== arm {i + 1}/{len(arms)}: {arm.name}: {arm.label}", flush=True)
-        seconds = run_arm(arm, overrides, out_dir, config=args.config, threads=args.threads)
+        seconds = run_arm(arm, overrides, out_dir, config=args.config, threads=args.threads, data=data_params)
         result = collect(arm, out_dir, groups, seconds)
+        result.answers = answer_scores(args.data, out_dir / "eval_test" / "predictions.csv")
         if not args.no_costs:
             cfg = load_config(args.config, overrides)
             result.costs = cost_figures(arm, args.config, overrides, batch=cfg.TRAIN.BATCH_SIZE)
@@ -399,8 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results_dir = Path(args.results) if args.results else out_root / "results"
     paths = write_results(results_dir, results, context)
     print(results_table(results))
-    print(f"results: {paths['markdown']} (table), {paths['json']}, plots {paths['groups'].name}, "
-          f"{paths['length'].name}, {paths['curves'].name}")
+    plots = ", ".join(paths[k].name for k in ("groups", "length", "curves") if k in paths)
+    print(f"results: {paths['markdown']} (table), {paths['json']}, plots {plots}")
     return 0
 
 
