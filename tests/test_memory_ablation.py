@@ -53,9 +53,11 @@ def test_memory_carries_information_from_an_earlier_clip(gen, sampler, earlier):
         a, b = run_video(on, clips, same_video), run_video(on, changed, same_video)
         for step in range(earlier):
             torch.testing.assert_close(a[step], b[step], rtol=0, atol=0)  # before the change: identical
-        assert (a[3] - b[3]).abs().max() > 1e-4  # the change reached clip 3 through memory
+        # The change reached clip 3 through memory. A random tiny model's probabilities move little (3.5e-5 at
+        # the least over 800 draws), but any move is the memory's: across a video boundary not one bit moves.
+        assert (a[3] - b[3]).abs().max() > 1e-6
         a, b = run_video(on, clips, boundary), run_video(on, changed, boundary)
-        torch.testing.assert_close(a[3], b[3], rtol=0, atol=1e-6)
+        torch.testing.assert_close(a[3], b[3], rtol=0, atol=0)
 
 
 def test_arms_build_the_memory_they_name(tmp_path):
