@@ -14,7 +14,9 @@ seed, changing only the memory:
 * ``memory_1`` / ``memory_2`` / ``memory_4``: the reference's ``gap2`` sampler with 1, 2 (MeMViT-16's
   setting: clips t-2 and t-4) and 4 memory clips;
 * ``memory_2_all`` (sampler ``all``: clips t-1 and t-2, the compression is trained) and ``memory_2_mask``
-  (``MEMVIT.ISOLATION mask``): the documented options against two of the reference's quirks.
+  (``MEMVIT.ISOLATION mask``): the documented options against two of the reference's quirks;
+* ``memory_4_all``: sampler ``all`` with the reach of MeMViT-16's gap2 (t-1 ... t-4, back to t-4), so that
+  trained compression is compared at equal reach.
 
 Each arm is a ``python -m memvit.train`` run under ``--out/<arm>`` (resumable; finished arms are kept).
 Then frame-mAP per class group (local, long-range) against chance, GFLOPs per clip and peak memory with
@@ -64,6 +66,8 @@ ARMS: tuple[Arm, ...] = (
         ("MEMVIT.ATTN_MAX_LEN", "3", "MEMVIT.SAMPLER", "all"), length_series=False),
     Arm("memory_2_mask", "memory 2 clips, isolation mask", 2,
         ("MEMVIT.ATTN_MAX_LEN", "3", "MEMVIT.ISOLATION", "mask"), length_series=False),
+    Arm("memory_4_all", "memory 4 clips, sampler all (t-1 ... t-4)", 4,
+        ("MEMVIT.ATTN_MAX_LEN", "5", "MEMVIT.SAMPLER", "all"), length_series=False),
 )
 ARMS_BY_NAME = {a.name: a for a in ARMS}
 REFERENCE_ARM = "memory_2"
