@@ -233,7 +233,8 @@ class VideoPlan:
     @property
     def keyframes(self) -> range:
         """Annotated seconds: 902 ... 900 + seconds - 2, like AVA's 902 ... 1798 for a 15-minute cut."""
-        return range(START_SEC + 2, START_SEC + self.seconds - 1)
+        span = keyframe_offsets(self.seconds)
+        return range(START_SEC + span.start, START_SEC + span.stop)
 
 
 TORSO_PALETTE = ((205, 45, 45), (45, 85, 215), (40, 165, 70), (185, 55, 185), (25, 160, 175))
@@ -259,6 +260,11 @@ SIGNAL_TINT = 0.55  # how far the lit room's colour moves from its own toward th
 HEIGHT_RANGE = (0.32, 0.42)  # of the frame height
 GROUND_RANGE = (0.86, 0.95)
 MARGIN = 0.36  # free space each side of a body centre line, in heights (a raised arm may cross it)
+
+
+def keyframe_offsets(seconds: int) -> range:
+    """Keyframe times in seconds from the video start: 2 ... seconds - 2 (a whole clip around each)."""
+    return range(2, seconds - 1)
 
 
 def _choice(rng: np.random.Generator, weights: dict[Any, float]) -> Any:
@@ -321,7 +327,8 @@ def _plan_signals(rng: np.random.Generator, seconds: int, allowed: frozenset[str
     if not colours:
         return ()
     lo, hi = SIGNAL_SPACING
-    first_keyframe, last_keyframe = 2, seconds - 2
+    keyframes = keyframe_offsets(seconds)
+    first_keyframe, last_keyframe = keyframes[0], keyframes[-1]
     signals, centre = [], first_keyframe + 1 + int(rng.integers(0, 3))
     while centre + ANSWER_SECONDS[1] - 1 <= last_keyframe:
         signals.append(Signal(centre, colours[int(rng.integers(len(colours)))]))

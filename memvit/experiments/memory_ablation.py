@@ -383,6 +383,7 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
             reading.append(f"* Option, {r.arm.label}: long-range {_pct(r.groups[LONG_RANGE])}, local "
                            f"{_pct(r.groups[LOCAL])} (the reference's {base.arm.label}: "
                            f"{_pct(base.groups[LONG_RANGE])}, {_pct(base.groups[LOCAL])}).")
+    answers = answers_table(results)
     text = "\n".join([
         "# Memory ablation: long-range synthetic AVA",
         "",
@@ -399,7 +400,7 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
         *reading,
         *(["", "Mean score of the right answer class on the test boxes, by seconds after the light's centre, and "
            "of the answer classes on unlit boxes that answer nothing (the score a guess gets):", "",
-           answers_table(results)] if answers_table(results) else []),
+           answers] if answers else []),
         "",
         "![mAP per group](map_per_group.png)",
         *(["![mAP against memory length](map_vs_memory_length.png)"] if "length" in paths else []),
