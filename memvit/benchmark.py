@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 
 import torch
+from .cli import user_errors_exit
 
 IMPLEMENTATIONS = ("kernel", "reference")
 
@@ -141,6 +142,7 @@ def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "ke
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memvit.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cfg", required=True, help="YAML config (configs/*.yaml)")

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cli import UserError
+
 logger = logging.getLogger(__name__)
 
 # Types a released MeMViT/PySlowFast checkpoint holds besides weights_only's built-ins. PySlowFast
@@ -35,7 +37,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_SAFE_GLOBALS: tuple[Any, ...] = ()
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model."""
 
 

@@ -27,12 +27,14 @@ import yaml
 from fvcore.common.config import CfgNode
 from yacs.config import _check_and_coerce_cfg_value_type
 
+from .cli import UserError
+
 _decode_cfg_value = CfgNode._decode_cfg_value  # yacs: YAML strings such as "1e-6" are read as Python literals
 
 logger = logging.getLogger(__name__)
 
 
-class ConfigError(KeyError):
+class ConfigError(UserError, KeyError):
     """An unknown key or a value of the wrong type (names the key and where it came from)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

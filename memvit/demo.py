@@ -19,6 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from .data import synthetic as syn
+from .cli import user_errors_exit
 
 
 def frame_times(seconds: float, fps: int = 30, vfr: bool = False) -> list[float]:
@@ -97,6 +98,7 @@ def write_demo(path: str, seconds: int = 10, size: tuple[int, int] = (240, 320),
     return count
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memvit.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the MP4 to write")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from .cli import user_errors_exit
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ def load_for_eval(cfg: Any, checkpoint: str | None) -> nn.Module:
     return model
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     from .config import load_config
     from .evaluation.ava_map import MODES

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from .models.memory import SlotMemory, SlotSpec, SlotSpecRecorder, memory_step
 from .models.memvit import MeMViT, attention_implementation
+from .cli import user_errors_exit
 
 OPSET = 18  # RoiAlign with half-pixel coordinates needs >= 16
 FORMAT_VERSION = "1"
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError, load_model_state
     from .config import ConfigError, build_model, load_config

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from .cli import user_errors_exit
 
 ATTENTION_OPS = ("memvit_ext::pooling_attention", "memvit_ext::pooling_attention_reference")
 # Position of q_cls among the ops' arguments (q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets,
@@ -125,6 +126,7 @@ def gflops_by_memory(model: nn.Module, clip: Tensor, boxes: Tensor | None = None
     return results
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     from .config import build_model, input_shape, load_config
 

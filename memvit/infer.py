@@ -40,6 +40,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .cli import UserError, user_errors_exit
 from .person_boxes import BoxSourceError, CsvBoxes, FullFrameBoxes, TorchvisionPersonDetector
 from .streaming import ClipSpec, Detections, StreamingDetector
 from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline, VideoError, is_live_spec
@@ -50,7 +51,7 @@ CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.jsonl", "annot
 TIMELINE_NAME, SUMMARY_NAME = "timeline.png", "summary.json"
 
 
-class InferenceError(RuntimeError):
+class InferenceError(UserError, RuntimeError):
     """Inference could not start (bad arguments, config, checkpoint, video or boxes)."""
 
 
@@ -557,6 +558,7 @@ def run_cli(args: argparse.Namespace) -> RunSummary:
         reader.close()
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)

@@ -12,12 +12,13 @@ import os
 
 import numpy as np
 
+from .cli import UserError
 from .data.ava_files import read_boxes_csv
 
 COCO_PERSON = 1  # torchvision's COCO detectors: label 1 is "person"
 
 
-class BoxSourceError(ValueError):
+class BoxSourceError(UserError, ValueError):
     """Boxes that cannot be used for this video (the message says why)."""
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from .cli import user_errors_exit
 
 logger = logging.getLogger(__name__)
 
@@ -551,6 +552,7 @@ def plot_training_curves(log_path: str, png_path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- entry point
+@user_errors_exit
 def main(argv: list[str] | None = None) -> int:
     from .config import load_config
 

@@ -31,13 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from .cli import UserError
+
 logger = logging.getLogger(__name__)
 
 # Live sources: decide the stream layout from a small probe, so the first frames arrive quickly.
 LIVE_OPTIONS = {"probesize": "65536", "analyzeduration": "500000"}
 
 
-class VideoError(RuntimeError):
+class VideoError(UserError, RuntimeError):
     """A video that cannot be opened or read (the message says which and why)."""
 
 

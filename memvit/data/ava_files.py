@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cli import UserError
+
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
@@ -42,7 +44,7 @@ _LABEL_TYPE_GROUPS = {
 CLIP_TOLERANCE = 0.05
 
 
-class AvaFormatError(ValueError):
+class AvaFormatError(UserError, ValueError):
     """A malformed AVA file; ``str()`` reads ``path:line: what is wrong``."""
 
     def __init__(self, path: PathLike, line: int, message: str) -> None:

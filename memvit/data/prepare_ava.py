@@ -58,6 +58,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..cli import UserError, user_errors_exit
+
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")  # what AVA's download site serves; earlier ones win on a clash
@@ -76,7 +78,7 @@ class ExtractionError(RuntimeError):
     """A video that cannot give the requested frames (no video stream, ends before ``start``, ...)."""
 
 
-class BusyError(RuntimeError):
+class BusyError(UserError, RuntimeError):
     """Another run holds the output folder."""
 
 
@@ -743,6 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 all good, 1 some video failed, 2 bad arguments)."""
     parser = build_parser()

@@ -44,6 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 from tqdm import tqdm
+from ..cli import user_errors_exit
 
 GENERATOR = "memvit.data.synthetic"
 GENERATOR_VERSION = 1  # bump when the same arguments would produce different files
@@ -1039,6 +1040,7 @@ def _video_meta(plan: VideoPlan) -> dict[str, Any]:
     }
 
 
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memvit.data.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/synthetic", help="output directory (default: %(default)s)")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ..cli import user_errors_exit
 
 CONFIG = "configs/synthetic.yaml"
 LOCAL, LONG_RANGE = "local", "long-range"
@@ -412,6 +413,7 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
 
 
 # ---------------------------------------------------------------------------------------------- entry point
+@user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memvit.experiments.memory_ablation",
                                      description=__doc__.split("\n\n")[0],
