@@ -7,11 +7,20 @@
 * ``sdpa_mask``: the per-query tables expanded into a materialised ``(B, H, Nq, Nk)`` bias,
   then ``F.scaled_dot_product_attention(attn_mask=bias)``.
 * ``augqk_sdpa``: the augmented-QK identity on stock SDPA: ``[scale*q | tables]`` against
-  ``[k | one-hot bins]`` with scale 1 (exact bias gradients come out of dq).
-* ``flex``: ``flex_attention`` (compiled) with a ``score_mod`` gathering the same tables.
+  ``[k | one-hot bins]`` with scale 1 (exact bias gradients come out of dq). It is the op's own
+  ``implementation="sdpa"`` (:func:`memvit_ext.reference.sdpa_attention`), what CUDA tensors use
+  by default until the fused kernels are validated; the baseline calls it, minus the op's checks.
+* ``flex_keys``: FlexAttention (``torch.nn.attention.flex_attention``, compiled) with the
+  decomposed relative-position bias as a ``score_mod`` gathering the same per-query tables, the
+  memory clips concatenated as extra keys (``flex`` is its old name).
+* ``flex_mask``: the same, plus the memory's key validity as a ``mask_mod`` (a ``BlockMask``
+  built per call from a ``(batch, keys)`` bool mask): the form of a model that masks memory
+  clips of another video (memvit's ``isolation="mask"``); compare it with the op given the same
+  mask as ``attn_mask``.
 
 Every baseline starts from q, k/v per segment and the rel-pos tables, so every row of a
-benchmark measures "inputs -> output" (and "grad -> all input grads").
+benchmark measures "inputs -> output" (and "grad -> all input grads"). The FlexAttention ones
+take ``compiled=False`` for flex's eager form (tests on CPU: no compile, forward only there).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from memvit_ext import KVSegment, RelPos, query_rel_bias
-from memvit_ext.reference import residual_of
+from memvit_ext.reference import residual_of, sdpa_attention
 from memvit_ext.rel_pos import (
     key_bin_onehot,
     memory_temporal_index,
@@ -101,40 +110,45 @@ def sdpa_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], re
 
 def augqk_sdpa(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
                scale: float | None = None, q_has_cls: bool = True) -> Tensor:
-    """The augmented-QK identity on stock SDPA (scale folded into q, tables appended)."""
-    d = q.shape[-1]
-    scale = d ** -0.5 if scale is None else scale
+    """The augmented-QK identity on stock SDPA (scale folded into q, tables appended): the op's "sdpa" path."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
     tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
-    k = torch.cat([s.k for s in segments], dim=2)
-    v = torch.cat([s.v for s in segments], dim=2)
-    q_aug, k_aug = q * scale, k
-    if tables is not None:
-        onehot = key_bin_onehot(kv_thw, kv_cls, offsets, tables.shape[-1], q.device, q.dtype)
-        extra = (-(d + tables.shape[-1])) % 8  # keep the augmented dim a multiple of 8
-        q_aug = torch.cat([q_aug, tables.to(q.dtype), q.new_zeros(*q.shape[:3], extra)], dim=-1)
-        k_aug = torch.cat([k, onehot.expand(*k.shape[:2], -1, -1), k.new_zeros(*k.shape[:3], extra)], dim=-1)
-    out = F.scaled_dot_product_attention(q_aug, k_aug, v, scale=1.0)
-    return out + residual_of(q, q_has_cls)
+    return sdpa_attention(q, [s.k for s in segments], [s.v for s in segments], tables, kv_thw, kv_cls, offsets,
+                          float(scale), True, q_has_cls)
 
 
 _FLEX_CACHE: dict = {}
 
 
-def flex(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
-         scale: float | None = None, q_has_cls: bool = True) -> Tensor:
-    """FlexAttention with a score_mod adding the three table entries of each key (compiled once)."""
+def flex_available() -> bool:
+    """Whether this torch has FlexAttention (torch >= 2.5)."""
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _flex_attention(compiled: bool):
     from torch.nn.attention.flex_attention import flex_attention
 
+    if not compiled:
+        return flex_attention
+    if "flex" not in _FLEX_CACHE:  # one wrapper; dynamo caches one graph per shape (dynamic=False)
+        _FLEX_CACHE["flex"] = torch.compile(flex_attention, dynamic=False)
+    return _FLEX_CACHE["flex"]
+
+
+def _flex_bias(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+               q_has_cls: bool):
+    """The score_mod of the decomposed bias (None without rel_pos): the per-query tables with a zero
+    column appended, and per key the three columns it reads (the zero column for cls keys and absent axes)."""
     tables, offsets, kv_thw, kv_cls = _bins(q, q_thw, segments, rel_pos, q_has_cls)
-    k = torch.cat([s.k for s in segments], dim=2)
-    v = torch.cat([s.v for s in segments], dim=2)
-    compiled = _FLEX_CACHE.setdefault("flex", torch.compile(flex_attention, dynamic=False))
     if tables is None:
-        out = compiled(q, k, v, scale=scale)
-        return out + residual_of(q, q_has_cls)
+        return None
     n_bins = tables.shape[-1]
-    # Per key: its three bin columns; a zero column (index n_bins) for cls keys / missing axes.
-    bins = torch.full((k.shape[2], 3), n_bins, dtype=torch.int32, device=q.device)
+    n_keys = sum(s.k.shape[2] for s in segments)
+    bins = torch.full((n_keys, 3), n_bins, dtype=torch.int32, device=q.device)
     start = 0
     for s in range(len(segments)):
         t, h, w = kv_thw[3 * s: 3 * s + 3]
@@ -149,6 +163,45 @@ def flex(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos
     def score_mod(score, b, h, q_idx, kv_idx):
         return (score + padded[b, h, q_idx, bins[kv_idx, 0]] + padded[b, h, q_idx, bins[kv_idx, 1]]
                 + padded[b, h, q_idx, bins[kv_idx, 2]])
+    return score_mod
 
-    out = compiled(q, k, v, score_mod=score_mod, scale=scale)
+
+def flex_keys(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+              scale: float | None = None, q_has_cls: bool = True, compiled: bool = True) -> Tensor:
+    """FlexAttention, memory as extra keys: the segments concatenated, the bias as a score_mod."""
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    out = _flex_attention(compiled)(q, k, v, score_mod=_flex_bias(q, q_thw, segments, rel_pos, q_has_cls),
+                                    scale=scale)
+    return out + residual_of(q, q_has_cls)
+
+
+flex = flex_keys  # the name the CPU benchmark (benchmarks/cases.py) and RESULTS.md use
+
+
+def flex_mask(q: Tensor, q_thw: Sequence[int], segments: Sequence[KVSegment], rel_pos: RelPos | None,
+              scale: float | None = None, q_has_cls: bool = True, key_mask: Tensor | None = None,
+              compiled: bool = True) -> Tensor:
+    """FlexAttention, memory as a mask: ``key_mask`` ``(batch, keys)`` bool (True = attend; None: all
+    keys) as a mask_mod, its BlockMask built per call (the mask changes with every batch of videos),
+    blocks with no valid key skipped; the bias as in :func:`flex_keys`.
+
+    Equals the op with ``attn_mask=key_mask[:, None, None, :]`` (every row must keep a key)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    B, n_q, n_k = q.shape[0], q.shape[2], k.shape[2]
+    if key_mask is None:
+        key_mask = torch.ones(B, n_k, dtype=torch.bool, device=q.device)
+    if key_mask.shape != (B, n_k) or key_mask.dtype != torch.bool:
+        raise ValueError(f"key_mask must be a bool tensor of shape (batch={B}, keys={n_k}); "
+                         f"got {key_mask.dtype} {tuple(key_mask.shape)}")
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return key_mask[b, kv_idx]
+
+    block_mask = create_block_mask(mask_mod, B, None, n_q, n_k, device=str(q.device))
+    out = _flex_attention(compiled)(q, k, v, score_mod=_flex_bias(q, q_thw, segments, rel_pos, q_has_cls),
+                                    block_mask=block_mask, scale=scale)
     return out + residual_of(q, q_has_cls)

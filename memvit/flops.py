@@ -23,9 +23,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
 from .cli import user_errors_exit
 
-ATTENTION_OPS = ("memvit_ext::pooling_attention", "memvit_ext::pooling_attention_reference")
+ATTENTION_OPS = ("memvit_ext::pooling_attention", "memvit_ext::pooling_attention_reference",
+                 "memvit_ext::pooling_attention_sdpa")
 # Position of q_cls among the ops' arguments (q, keys, values, rel_bias, kv_thw, kv_cls, bin_offsets,
 # scale, residual, q_cls, attn_mask).
 _Q_CLS_ARGUMENT = 9

@@ -11,6 +11,10 @@ product that yields the logits with the decomposed bias already added, because e
 selects exactly one bin per axis. That is exact (up to rounding), differentiable, and faster
 than adding the bias slice by slice (see docs/op.md). Half and bfloat16 inputs compute in
 float32; the output has the input dtype.
+
+:func:`sdpa_attention` is the same identity handed to ``F.scaled_dot_product_attention``, so
+PyTorch's fused attention kernels serve it without materialising the ``Nq x Nk`` logits: the
+default on CUDA while the fused CUDA kernels are not validated (``implementation="sdpa"``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .rel_pos import compute_dtype, key_bin_onehot
@@ -81,6 +86,68 @@ def attention_core(
         out = out + residual_of(q.to(out.dtype), q_cls)
     lse = torch.logsumexp(logits.detach(), dim=-1) if need_lse else None
     return out.to(q.dtype), lse
+
+
+def _sdpa_mask(attn_mask: Tensor | None, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
+    """The mask SDPA gets, and per row whether any key is left (None without a mask).
+
+    SDPA answers NaN for a row whose keys are all masked (and NaN gradients for every key); such
+    rows get an all-zero mask here instead and their output is zeroed afterwards, as the reference does.
+    """
+    if attn_mask is None:
+        return None, None
+    if attn_mask.dtype == torch.bool:
+        has_key = attn_mask.any(dim=-1, keepdim=True)
+        return attn_mask | ~has_key, has_key
+    mask = attn_mask.to(dtype)  # SDPA takes bool or q's dtype
+    has_key = torch.isfinite(mask).any(dim=-1, keepdim=True)
+    return torch.where(has_key, mask, torch.zeros_like(mask)), has_key
+
+
+def sdpa_attention(
+    q: Tensor,
+    keys: Sequence[Tensor],
+    values: Sequence[Tensor],
+    rel_bias: Tensor | None,
+    kv_thw: Sequence[int],
+    kv_cls: Sequence[int],
+    bin_offsets: Sequence[int],
+    scale: float,
+    residual: bool,
+    q_cls: bool,
+    attn_mask: Tensor | None = None,
+) -> Tensor:
+    """:func:`attention_core` on ``F.scaled_dot_product_attention``: ``sdpa([scale*q | rel_bias],
+    [k | onehot], v, scale=1)`` plus the residual, in ordinary differentiable ops.
+
+    Why: the fused SDPA kernels (memory-efficient / flash on CUDA) never hold the ``Nq x Nk``
+    float32 logits and probabilities the reference materialises, and autograd runs through them
+    (the bias gradient is the rel_bias slice of ``d q_aug``). Inputs stay in their dtype (SDPA's
+    kernels accumulate in float32); the augmented width is zero-padded to a multiple of 8 for
+    those kernels. ``attn_mask``: bool (False = masked) or float (added); rows whose keys are
+    all masked give a zero attention term.
+    """
+    dtype = q.dtype
+    k = torch.cat(list(keys), dim=2)
+    v = torch.cat(list(values), dim=2)
+    q_in, k_in, sdpa_scale = q, k, scale
+    if rel_bias is not None:
+        n_bins = rel_bias.shape[-1]
+        onehot = key_bin_onehot(kv_thw, kv_cls, bin_offsets, n_bins, q.device, dtype)
+        q_parts = [q * scale, rel_bias.to(dtype)]
+        k_parts = [k, onehot.expand(k.shape[0], k.shape[1], -1, -1)]
+        pad = -(q.shape[-1] + n_bins) % 8
+        if pad:
+            q_parts.append(q.new_zeros(*q.shape[:3], pad))
+            k_parts.append(k.new_zeros(*k.shape[:3], pad))
+        q_in, k_in, sdpa_scale = torch.cat(q_parts, dim=-1), torch.cat(k_parts, dim=-1), 1.0
+    mask, has_key = _sdpa_mask(attn_mask, dtype)
+    out = F.scaled_dot_product_attention(q_in, k_in, v, attn_mask=mask, scale=sdpa_scale)
+    if has_key is not None:
+        out = out * has_key.to(dtype)
+    if residual:
+        out = out + residual_of(q, q_cls)
+    return out
 
 
 def attention_core_backward(

@@ -5,7 +5,9 @@ Two groups, on fresh random inputs every run (seed printed; MEMVIT_TEST_SEED=<se
 
 * GPU tests (marker ``cuda``; skipped without a CUDA device and a CUDA build): values and
   every gradient (q, each k, each v, each rel-pos table) through the public op, outputs drawn
-  from a NaN-poisoned allocator, odd shapes, masks, determinism, the fallback warning.
+  from a NaN-poisoned allocator, odd shapes, masks, determinism, the fallback warning, and
+  which implementation serves ``"auto"`` (the reference until the kernels are validated).
+  They call ``implementation="kernel"``, which reaches the kernels whatever the default.
 * Emulator tests: the same kernel source and host code compiled for the CPU emulator
   (csrc/cuda/emu), which checks indexing, fragment layouts, barriers and math without a GPU.
   Building it takes about a minute; MEMVIT_SKIP_EMULATOR=1 skips them.
@@ -182,14 +184,65 @@ def _gpu_unserved_head_dim() -> None:
     problem = P("d80", heads=2, q_thw=(1, 4, 4), kv_thw=(1, 3, 3), head_dim=80)
     inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", generator=fresh_generator())
     memvit_ext.ops._WARNED.clear()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = call(inputs, "auto")
-        call(inputs, "auto")
+    memvit_ext.use_cuda_kernels(True)  # the refusal is the kernel path's (the default may be the reference)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = call(inputs, "auto")
+            call(inputs, "auto")
+    finally:
+        memvit_ext.use_cuda_kernels(None)
     messages = [str(w.message) for w in caught if "head_dim 80" in str(w.message)]
     assert len(messages) == 1, messages  # once
     ref = call(to_double(inputs), "reference")
     assert relative_error(out, ref) <= TOL[torch.bfloat16]
+
+
+def _served_by(inputs: dict, implementation: str) -> tuple[str, list[str]]:
+    """Which implementation served a call (the kernel op reaches a dispatch mode as
+    memvit_ext.pooling_attention; the reference op decomposes into ATen ops first), and its warnings."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    with warnings.catch_warnings(record=True) as caught, Seen() as seen:
+        warnings.simplefilter("always")
+        call(inputs, implementation)
+    served = "kernel" if "memvit_ext.pooling_attention" in seen.names else "reference"
+    return served, [str(w.message) for w in caught if "memvit_ext" in str(w.message)]
+
+
+def _gpu_default_path() -> None:
+    """implementation='auto' on CUDA: the reference (one notice) until the kernels are validated
+    (memvit_ext.ops.CUDA_KERNELS_VALIDATED), the kernels once opted into; 'kernel' always reaches them."""
+    problem, _ = CASES["d64"]
+    inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", generator=fresh_generator())
+    saved_env = os.environ.pop(memvit_ext.ops.CUDA_KERNELS_ENV, None)
+    memvit_ext.ops._WARNED.clear()
+    try:
+        memvit_ext.use_cuda_kernels(None)
+        if memvit_ext.ops.CUDA_KERNELS_VALIDATED is None:
+            served, messages = _served_by(inputs, "auto")
+            assert served == "reference" and len(messages) == 1 and "gpu_check.sh" in messages[0], messages
+            assert _served_by(inputs, "auto") == ("reference", [])  # the notice comes once
+            assert memvit_ext.build_info()["cuda_path"]["auto"] == "reference"
+        assert _served_by(inputs, "kernel")[0] == "kernel"
+        memvit_ext.use_cuda_kernels(True)
+        assert _served_by(inputs, "auto")[0] == "kernel"
+        assert memvit_ext.kernel_capabilities()["cuda"]["auto"] == "kernel"
+        memvit_ext.use_cuda_kernels(False)
+        assert _served_by(inputs, "auto") == ("reference", [])
+    finally:
+        if saved_env is not None:
+            os.environ[memvit_ext.ops.CUDA_KERNELS_ENV] = saved_env
+        memvit_ext.use_cuda_kernels(None)
 
 
 if pytest is not None:
@@ -230,6 +283,11 @@ if pytest is not None:
     @cuda
     def test_gpu_unserved_head_dim_falls_back_with_one_warning():
         _gpu_unserved_head_dim()
+
+    @pytest.mark.cuda
+    @cuda
+    def test_gpu_default_path_until_validated():
+        _gpu_default_path()
 
 
 # ---------------------------------------------------------------------------------- emulator
@@ -405,7 +463,8 @@ def main(argv: list[str]) -> int:
                        (f"gpu single key {dtype}", lambda t=dtype: _gpu_single_key(t)),
                        (f"gpu op direct {dtype}", lambda t=dtype: _gpu_op_direct(t))]
         checks += [("gpu deterministic backward", _gpu_deterministic),
-                   ("gpu unserved head dim", _gpu_unserved_head_dim)]
+                   ("gpu unserved head dim", _gpu_unserved_head_dim),
+                   ("gpu default path", _gpu_default_path)]
     elif "cuda" in groups:
         print("no CUDA device or no CUDA kernels: GPU checks skipped")
     if "emulator" in groups and not _skip_emulator():

@@ -133,7 +133,7 @@ def test_mask_shape(inputs):
 def test_scale_and_implementation(inputs):
     with pytest.raises(ValueError, match="scale must be a finite float or None"):
         call(inputs, scale=float("nan"))
-    with pytest.raises(ValueError, match="implementation must be 'auto', 'kernel' or 'reference'"):
+    with pytest.raises(ValueError, match="implementation must be 'auto', 'kernel', 'sdpa' or 'reference'"):
         call(inputs, implementation="fast")
 
 
