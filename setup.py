@@ -126,9 +126,27 @@ def get_extensions():
     ]
 
 
-def main() -> None:
+def persistent_build_ext():
+    """torch's BuildExtension, compiling into ``build/editable-temp`` under ``pip install -e .``.
+
+    setuptools' editable install hands build_ext a fresh temporary build folder on every run, so
+    ninja found no objects and recompiled every kernel (minutes) even when nothing changed. In a
+    fixed folder ninja rebuilds only the objects whose source, included headers or compile command
+    changed. Other builds (``setup.py build_ext --build-temp``, wheels) keep the folder they are given.
+    """
     from torch.utils.cpp_extension import BuildExtension
 
+    class PersistentBuildExtension(BuildExtension.with_options(no_python_abi_suffix=False)):
+        def run(self) -> None:
+            if getattr(self, "editable_mode", False):
+                self.build_temp = os.path.join(ROOT, "build", "editable-temp")
+                log(f"compiling in {self.build_temp} (kept between runs: only changed objects are rebuilt)")
+            super().run()
+
+    return PersistentBuildExtension
+
+
+def main() -> None:
     setup(
         name="memvit",
         version="0.1.0",
@@ -147,7 +165,7 @@ def main() -> None:
             "test": ["pytest", "pytest-benchmark", "onnx", "onnxscript", "onnxruntime"],
         },
         ext_modules=get_extensions(),
-        cmdclass={"build_ext": BuildExtension.with_options(no_python_abi_suffix=False)},
+        cmdclass={"build_ext": persistent_build_ext()},
         zip_safe=False,
     )
 

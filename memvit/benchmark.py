@@ -25,7 +25,8 @@ import time
 from collections.abc import Sequence
 
 import torch
-from .cli import user_errors_exit
+
+from .cli import EXIT_USER_ERROR, UserError, resolve_device, user_errors_exit
 
 IMPLEMENTATIONS = ("kernel", "reference")
 
@@ -138,6 +139,8 @@ def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "ke
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
+        if proc.returncode == EXIT_USER_ERROR:
+            raise UserError(f"benchmark phase {phase}/{impl}: {proc.stderr.strip().splitlines()[-1]}")
         raise RuntimeError(f"benchmark phase {phase}/{impl} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -150,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=3, help="timed inference clips (after filling memory)")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps (0: skip training)")
     parser.add_argument("--impl", choices=["both", *IMPLEMENTATIONS], default="both")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--_phase", help=argparse.SUPPRESS)
@@ -158,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--_steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
+    args.device = str(resolve_device(args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
     if args._phase:  # a measuring subprocess
@@ -166,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
+    from .config import load_config, model_kwargs
+
+    model_kwargs(load_config(args.cfg, args.opts))  # a bad config is the user's, said here, not in a child
     impls = list(IMPLEMENTATIONS) if args.impl == "both" else [args.impl]
     phases = [("inference", args.clips)] + ([("train step", args.train_steps)] if args.train_steps > 0 else [])
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import signal
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -37,8 +38,50 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_SAFE_GLOBALS: tuple[Any, ...] = ()
 
 
+# Where the checkpoints come from, for messages about a missing one.
+CHECKPOINT_HINT = ("the official MeMViT checkpoints are listed in the reference's README (facebookresearch/MeMViT, "
+                   "model zoo); your own are under OUTPUT_DIR/checkpoints; give another path (--checkpoint, "
+                   "TRAIN.CHECKPOINT_FILE_PATH, TEST.CHECKPOINT_FILE_PATH) or '' for random weights")
+
+
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """The file is empty, truncated or not a PyTorch checkpoint at all."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The file is whole but holds code or objects weights-only loading refuses (``global_name``)."""
+
+
+_BLOCKED = re.compile(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked")
+_NOT_ALLOWED = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_OTHER_REFUSALS = (re.compile(r"call reduce for unrecognized function (.+?)(?: which belongs|$)", re.M),
+                   re.compile(r"Can only create new object for .* but got (\S+)"),
+                   re.compile(r"Can only build Tensor, Parameter.* but got (\S+)"))
+
+
+def _refused_global(message: str) -> tuple[str, bool] | None:
+    """(the global, whether its module is blocked outright) from torch's weights-only refusal, or
+    None when the unpickler failed for another reason (a damaged file)."""
+    match = _BLOCKED.search(message)
+    if match:
+        return match.group(1), True
+    match = _NOT_ALLOWED.search(message)
+    if match:
+        return match.group(1), False
+    for pattern in _OTHER_REFUSALS:
+        match = pattern.search(message)
+        if match:
+            return match.group(1).strip(), False
+    return None
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no message"
 
 
 @dataclass
@@ -69,38 +112,51 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def read_checkpoint(path: str | os.PathLike, safe_globals: Sequence[Any] = ()) -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike, safe_globals: Sequence[Any] = (), *, mmap: bool = False) -> dict[str, Any]:
     """Read a ``.pyth``/``.pt`` file with ``weights_only=True`` (plus the allow-listed types).
 
-    Raises :class:`CheckpointError` naming the file when it is missing, empty, truncated, not a
-    PyTorch checkpoint, or holds objects that weights-only loading refuses.
+    Raises :class:`CheckpointError` naming the file when it is missing; :class:`DamagedCheckpointError`
+    when it is empty, truncated or not a PyTorch checkpoint; :class:`UnsafeCheckpointError`, naming
+    the global, when it holds code or objects that weights-only loading refuses (never reported as
+    damage: the file is whole, it is not trusted). ``mmap`` maps the tensors instead of reading them
+    (cheap when only the small entries are needed).
     """
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: no such checkpoint file", CHECKPOINT_HINT)
     with open(path, "rb") as f:
         head = f.read(4)
     if not head:
-        raise CheckpointError(f"{path} is empty (an interrupted download or save?)")
+        raise DamagedCheckpointError(f"{path} is empty (an interrupted download or save?)")
     zipped = zipfile.is_zipfile(path)
     if not zipped and head.startswith(b"PK"):
-        raise CheckpointError(f"{path} is truncated: a zip archive (torch.save's format) without its end; "
-                              "download or save it again")
+        raise DamagedCheckpointError(f"{path} is truncated: a zip archive (torch.save's format) without its end; "
+                                     "download or save it again")
     if not zipped and head[:1] != b"\x80":  # neither torch.save's zip nor a (legacy) pickle
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)")
+        raise DamagedCheckpointError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     allowed = list(CHECKPOINT_SAFE_GLOBALS) + list(safe_globals)
     try:
         with torch.serialization.safe_globals(allowed):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):
-            raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint (unpickling failed)") from error
-        raise CheckpointError(
-            f"{path} holds objects that weights_only loading refuses ({error}). If the file is trusted, pass the "
-            "named type(s) explicitly: read_checkpoint(path, safe_globals=[TheType]); nothing else is unpickled."
-        ) from error
+        refused = _refused_global(str(error))
+        if refused is None:
+            raise DamagedCheckpointError(f"{path} is truncated or not a PyTorch checkpoint (unpickling failed: "
+                                         f"{_last_line(str(error))})") from error
+        name, blocked = refused
+        if blocked:
+            raise UnsafeCheckpointError(
+                f"{path} holds code, not only weights: its pickle calls {name}, whose module weights-only loading "
+                "blocks; refused, nothing was run",
+                "use a checkpoint from a source you trust (a file saved by torch.save of tensors and plain data "
+                "loads without help)") from error
+        raise UnsafeCheckpointError(
+            f"{path} references {name}, a class or function that weights-only loading does not allow (code the "
+            "file would run, not only weights); refused, nothing was run",
+            f"if the file is trusted, allow exactly that type: read_checkpoint(path, safe_globals=[{name}]) "
+            "(or CHECKPOINT_SAFE_GLOBALS in memvit/checkpoint.py); nothing else is unpickled") from error
     except (RuntimeError, OSError, EOFError, KeyError, ValueError) as error:
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint "
-                              f"({type(error).__name__}: {error})") from error
+        raise DamagedCheckpointError(f"{path} is truncated or not a PyTorch checkpoint "
+                                     f"({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, expected a dict")
     return checkpoint
@@ -238,5 +294,6 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         os.close(descriptor)
 
 
-__all__ = ["CHECKPOINT_SAFE_GLOBALS", "CheckpointError", "LoadReport", "atomic_save", "compare_state",
+__all__ = ["CHECKPOINT_SAFE_GLOBALS", "CheckpointError", "DamagedCheckpointError", "LoadReport",
+           "UnsafeCheckpointError", "atomic_save", "compare_state",
            "load_model_state", "load_pretrained", "model_state_of", "read_checkpoint", "save_checkpoint"]

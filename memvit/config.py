@@ -7,6 +7,11 @@ the translation into :func:`memvit.models.create_memvit` arguments.
   reads; keys the reference defines for other models or features (:data:`REFERENCE_ONLY_KEYS`)
   are accepted and reported once as ignored; any other key is an error naming the closest
   valid key. Keys we added are marked "ours" below.
+* Nothing silent: a value memvit cannot honour is refused at load; a setting it accepts but
+  does not act on (e.g. ``NUM_SHARDS``: torchrun decides) is reported at load, with the reason.
+  Where the reference's effective behaviour differs from its evident intent, the default is
+  the behaviour (the paper's numbers came from it) and an "ours" key gives the intent
+  (docs/training.md, "Reference quirks").
 * ``MODEL.PRESET`` (ours) names a released architecture (:data:`memvit.models.PRESETS`): its
   model keys are filled in before the YAML's own values, so a config states only its recipe.
 * Modules never read the config: :func:`model_kwargs` turns it into explicit arguments at the
@@ -34,11 +39,9 @@ _decode_cfg_value = CfgNode._decode_cfg_value  # yacs: YAML strings such as "1e-
 logger = logging.getLogger(__name__)
 
 
-class ConfigError(UserError, KeyError):
-    """An unknown key or a value of the wrong type (names the key and where it came from)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0]) if self.args else ""
+class ConfigError(UserError, KeyError, ValueError):  # KeyError, ValueError: what callers caught before
+    """An unknown key, a value of the wrong type or a setting memvit cannot run (names the key and
+    where it came from). ``str()`` is plain: UserError's, not KeyError's quoted one."""
 
 
 def get_default_config() -> CfgNode:
@@ -80,11 +83,12 @@ def get_default_config() -> CfgNode:
     c.MVIT.NORM = "layernorm"
     c.MVIT.DIM_MUL = []
     c.MVIT.HEAD_MUL = []
-    c.MVIT.POOL_KV_STRIDE = []
+    c.MVIT.POOL_KV_STRIDE = None  # the reference's None: no key/value pooling stride list
     c.MVIT.POOL_KV_STRIDE_ADAPTIVE = []
     c.MVIT.POOL_Q_STRIDE = []
     c.MVIT.POOL_KVQ_KERNEL = []
-    c.MVIT.ZERO_DECAY_POS_CLS = True
+    c.MVIT.ZERO_DECAY_POS_CLS = True  # as the reference: exempts nothing (docs/training.md, reference quirks)
+    c.MVIT.ZERO_DECAY_POS_CLS_EXEMPT = False  # ours: True exempts the cls token and rel-pos tables (the intent)
     c.MVIT.NORM_STEM = False
     c.MVIT.SEP_POS_EMBED = False
     c.MVIT.DROPOUT_RATE = 0.0
@@ -148,12 +152,14 @@ def get_default_config() -> CfgNode:
     c.AVA.BGR = False
     c.AVA.TRAIN_USE_COLOR_AUGMENTATION = True
     c.AVA.TRAIN_PCA_JITTER_ONLY = False
-    c.AVA.TEST_FORCE_FLIP = False
+    c.AVA.TEST_FORCE_FLIP = False  # val/test clips (and their boxes) flipped horizontally
     c.AVA.FULL_TEST_ON_VAL = False
     c.AVA.LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
     c.AVA.EXCLUSION_FILE = "ava_val_excluded_timestamps_v2.2.csv"
     c.AVA.GROUNDTRUTH_FILE = "ava_val_v2.2.csv"
     c.AVA.IMG_PROC_BACKEND = "cv2"
+    c.AVA.MEAN_STD_ORDER = "bgr"  # ours: DATA.MEAN/STD index order: "bgr" (the reference's loader) or "rgb"
+    c.AVA.MERGE_BOXES_BY_VALUE = False  # ours: True merges box rows by value, not by their CSV text
 
     c.SOLVER = CfgNode()
     c.SOLVER.BASE_LR = 0.1
@@ -171,7 +177,8 @@ def get_default_config() -> CfgNode:
     c.SOLVER.OPTIMIZING_METHOD = "sgd"
     c.SOLVER.ZERO_WD_1D_PARAM = False
     c.SOLVER.CLIP_GRAD_VAL = None
-    c.SOLVER.CLIP_GRAD_L2NORM = None
+    c.SOLVER.CLIP_GRAD_L2NORM = -1.0  # <= 0: off; not applied when CLIP_GRAD_VAL is set (as the reference)
+    c.SOLVER.CLIP_GRAD_BOTH = False  # ours: with both set, clip by value, then by norm
 
     c.TRAIN = CfgNode()
     c.TRAIN.ENABLE = True
@@ -191,6 +198,7 @@ def get_default_config() -> CfgNode:
     c.TEST.DATASET = "kinetics"
     c.TEST.BATCH_SIZE = 8
     c.TEST.CHECKPOINT_FILE_PATH = ""
+    c.TEST.FLIP_AVERAGE = False  # ours: score = mean of the plain and the flipped clip's (two passes)
 
     c.DATA_LOADER = CfgNode()
     c.DATA_LOADER.NUM_WORKERS = 8
@@ -201,6 +209,8 @@ def get_default_config() -> CfgNode:
 # Keys the reference (facebookresearch/MeMViT's PySlowFast config) defines that memvit does not
 # read: other architectures, other datasets, visualisation, multigrid, BatchNorm, and options
 # of features we do not have. A config that sets them still loads; they are logged as ignored.
+# With the keys of get_default_config they cover every key of the reference's defaults
+# (tests/data/reference_config_keys.yaml; tests/test_reference_settings.py checks it).
 _REFERENCE_ONLY = """
 AUG.ENABLE AUG.NUM_SAMPLE AUG.COLOR_JITTER AUG.AA_TYPE AUG.INTERPOLATION AUG.RE_PROB AUG.RE_MODE AUG.RE_COUNT
 AUG.RE_SPLIT MIXUP.ENABLE MIXUP.ALPHA MIXUP.CUTMIX_ALPHA MIXUP.PROB MIXUP.SWITCH_PROB MIXUP.LABEL_SMOOTH_VALUE
@@ -212,6 +222,7 @@ TEST.FULLY_CONV_TEST TEST.SAVE_KINETICS_PREDS
 RESNET.TRANS_FUNC RESNET.NUM_GROUPS RESNET.WIDTH_PER_GROUP RESNET.INPLACE_RELU RESNET.STRIDE_1X1
 RESNET.ZERO_INIT_FINAL_BN RESNET.DEPTH RESNET.NUM_BLOCK_TEMP_KERNEL RESNET.SPATIAL_STRIDES RESNET.SPATIAL_DILATIONS
 X3D.WIDTH_FACTOR X3D.DEPTH_FACTOR X3D.BOTTLENECK_FACTOR X3D.DIM_C5 X3D.DIM_C1 X3D.SCALE_RES2 X3D.BN_LIN5
+X3D.CHANNELWISE_3x3x3
 NONLOCAL.LOCATION NONLOCAL.GROUP NONLOCAL.INSTANTIATION NONLOCAL.POOL
 MODEL.NUM_CLASSES_LIST MODEL.SINGLE_PATHWAY_ARCH MODEL.MULTI_PATHWAY_ARCH MODEL.DROPCONNECT_RATE MODEL.FC_INIT_STD
 MVIT.SEPARATE_QKV
@@ -283,7 +294,9 @@ def _layers(path: str | None, text: str | None, overrides: Sequence[str]) -> lis
     layers = []
     if path is not None:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file not found: {path}")
+            shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+            raise ConfigError(f"config file not found: {path}",
+                              f"the shipped configs are in {shipped}" if os.path.isdir(shipped) else None)
         try:
             layers.append((path, list(_flatten(CfgNode.load_yaml_with_base(path, allow_unsafe=False) or {}))))
         except yaml.YAMLError as error:
@@ -292,7 +305,7 @@ def _layers(path: str | None, text: str | None, overrides: Sequence[str]) -> lis
         layers.append(("the checkpoint's cfg", list(_flatten(yaml.safe_load(text) or {}))))
     overrides = list(overrides)
     if len(overrides) % 2:
-        raise ValueError(f"overrides come in KEY VALUE pairs; got {len(overrides)} items: {overrides}")
+        raise ConfigError(f"overrides come in KEY VALUE pairs; got {len(overrides)} items: {overrides}")
     pairs = [(key, _decode_cfg_value(value)) for key, value in zip(overrides[0::2], overrides[1::2])]
     layers.append(("the overrides", pairs))
     return layers
@@ -328,11 +341,52 @@ def load_config(path: str | None = None, overrides: Sequence[str] = (), *, text:
     for source, pairs in kept:
         for key, value in pairs:
             _set(cfg, key, value, source)
+    refused = _refused(cfg)
+    if refused:
+        raise ConfigError("config not supported: " + "; ".join(refused), "docs/training.md, section 4 (Configs)")
     if ignored:
         names = sorted(set(ignored))
         logger.warning("config: %d key(s) of the reference that memvit does not use were ignored: %s",
                        len(names), ", ".join(names))
+    inert = _not_acted_on(cfg, {key for _, pairs in kept for key, _ in pairs})
+    if inert:
+        logger.warning("config: %d setting(s) accepted but not acted on: %s", len(inert), "; ".join(inert))
     return cfg
+
+
+def _refused(cfg: CfgNode) -> list[str]:
+    """Values memvit cannot honour, refused at load rather than run differently."""
+    checks = [
+        (cfg.TRAIN.CHECKPOINT_TYPE != "pytorch",
+         f"TRAIN.CHECKPOINT_TYPE {cfg.TRAIN.CHECKPOINT_TYPE!r}: memvit reads PyTorch checkpoints only ('pytorch')"),
+        (cfg.AVA.MEAN_STD_ORDER not in ("bgr", "rgb"),
+         f"AVA.MEAN_STD_ORDER {cfg.AVA.MEAN_STD_ORDER!r}: 'bgr' (the reference's loader) or 'rgb'"),
+    ]
+    return [message for bad, message in checks if bad]
+
+
+def _not_acted_on(cfg: CfgNode, explicit: set[str]) -> list[str]:
+    """Settings a config gives that change nothing here, each with the reason ("KEY = value
+    (why)"): keys memvit accepts for the reference's configs but does not read, and reference
+    settings whose effect is nothing (reference quirks, docs/training.md)."""
+    s, m = cfg.SOLVER, cfg.MVIT
+    clip_val = s.CLIP_GRAD_VAL is not None and s.CLIP_GRAD_VAL > 0
+    clip_norm = s.CLIP_GRAD_L2NORM is not None and s.CLIP_GRAD_L2NORM > 0
+    checks = [
+        ("NUM_SHARDS", cfg.NUM_SHARDS != 1, "not read: machines and ranks come from torchrun; "
+         "BASE_LR_SCALE_NUM_SHARDS scales by the global batch over TRAIN.BATCH_SIZE"),
+        ("SHARD_ID", cfg.SHARD_ID != 0, "not read: each process's rank comes from torchrun"),
+        ("TEST.DATASET", str(cfg.TEST.DATASET).lower() != "ava", "not read: memvit.eval evaluates AVA"),
+        ("DATA.INPUT_CHANNEL_NUM", len(cfg.DATA.INPUT_CHANNEL_NUM) != 1,
+         "MViT has one pathway: only the first entry is used"),
+        ("MVIT.ZERO_DECAY_POS_CLS", m.ZERO_DECAY_POS_CLS and not m.ZERO_DECAY_POS_CLS_EXEMPT,
+         "exempts nothing from weight decay, as in the reference; MVIT.ZERO_DECAY_POS_CLS_EXEMPT True exempts "
+         "the cls token and the rel-pos tables"),
+        ("SOLVER.CLIP_GRAD_L2NORM", clip_val and clip_norm and not s.CLIP_GRAD_BOTH,
+         "not applied: CLIP_GRAD_VAL is set and the reference then clips by value only; SOLVER.CLIP_GRAD_BOTH "
+         "True applies both"),
+    ]
+    return [f"{key} = {_get(cfg, key)!r} ({why})" for key, bad, why in checks if bad and key in explicit]
 
 
 def config_from_checkpoint(checkpoint: Mapping[str, Any]) -> CfgNode:
@@ -347,6 +401,7 @@ def config_from_checkpoint(checkpoint: Mapping[str, Any]) -> CfgNode:
 def _unsupported(cfg: CfgNode) -> list[str]:
     checks = [
         (cfg.MODEL.ARCH.lower() != "mvit", f"MODEL.ARCH must be 'mvit' (got {cfg.MODEL.ARCH!r})"),
+        (cfg.MODEL.MODEL_NAME != "MViT", f"MODEL.MODEL_NAME must be 'MViT' (got {cfg.MODEL.MODEL_NAME!r})"),
         (not cfg.MVIT.POOL_FIRST, "MVIT.POOL_FIRST must be True (MeMViT pools before projecting)"),
         (not cfg.MVIT.DIM_MUL_IN_ATT, "MVIT.DIM_MUL_IN_ATT must be True (channels grow inside attention)"),
         (cfg.MVIT.USE_ABS_POS, "MVIT.USE_ABS_POS is not supported (MeMViT uses relative positions)"),
@@ -448,7 +503,7 @@ def model_kwargs(cfg: CfgNode) -> dict[str, Any]:
     """The :func:`memvit.models.create_memvit` arguments a config describes."""
     problems = _unsupported(cfg)
     if problems:
-        raise ValueError("config not supported: " + "; ".join(problems))
+        raise ConfigError("config not supported: " + "; ".join(problems))
     detection = cfg.DETECTION.ENABLE  # the AVA head (box block included) or a classifier
     kwargs = {k.argument: k.to_argument(_get(cfg, k.key)) for k in _MODEL_KEYS}
     compress = cfg.MEMVIT.COMPRESS

@@ -12,14 +12,16 @@ PyAV; ``--boxes`` also writes their true boxes at every second as an AVA detecto
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 import numpy as np
 
-from .data import synthetic as syn
 from .cli import user_errors_exit
+from .data import synthetic as syn
+from .files import atomic_path
 
 
 def frame_times(seconds: float, fps: int = 30, vfr: bool = False) -> list[float]:
@@ -69,7 +71,7 @@ def write_video(path: str, frames: Iterator[np.ndarray], times: Sequence[float],
     height, width = size
     time_base = Fraction(1, 1000 * rate)
     count = 0
-    with av.open(path, "w") as container:
+    with av.open(path, "w") as container:  # atomic by the caller: main() passes an atomic_path temporary
         stream = container.add_stream(codec, rate=Fraction(rate))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = time_base
@@ -90,11 +92,13 @@ def write_demo(path: str, seconds: int = 10, size: tuple[int, int] = (240, 320),
     """Write the demo MP4 (and its boxes CSV); returns the number of frames written."""
     times = frame_times(seconds, vfr=vfr)
     frames, boxes = render_demo(seconds, size, seed, times)
-    count = write_video(path, frames, times, size)
-    if boxes_csv is not None:
-        with open(boxes_csv, "w", encoding="utf-8") as f:
-            for sec, _, (x1, y1, x2, y2) in boxes:
-                f.write(f"{video_id},{sec:04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},,1.000000\n")
+    with atomic_path(path) as tmp:  # the same suffix: the container format still follows the name
+        count = write_video(tmp, frames, times, size)
+    if boxes_csv is not None:  # the csv module: any --video-id (commas, quotes) reads back as written
+        with atomic_path(boxes_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows(
+                [video_id, f"{sec:04d}", f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}", "", "1.000000"]
+                for sec, _, (x1, y1, x2, y2) in boxes)
     return count
 
 

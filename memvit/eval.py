@@ -15,7 +15,6 @@ predictions (AVA CSV), the per-class AP (CSV and PNG) and a summary into
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from .cli import user_errors_exit
+
+from .cli import resolve_device, user_errors_exit
+from .files import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,11 @@ def gather_predictions(predictions: Predictions) -> Predictions:
     return Predictions.merge(parts)
 
 
-def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_dir: str | None = None) -> dict:
-    """Frame-mAP of the predictions against the config's ground truth; writes the report files."""
+def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_dir: str | None = None,
+          split: str = "test") -> dict:
+    """Frame-mAP of the predictions against the config's ground truth; writes the report files.
+    ``split "val"`` without ``AVA.FULL_TEST_ON_VAL`` scores against the ground truth of the
+    keyframes it predicts (seconds divisible by 4), as the reference's mini ground truth."""
     from .data.ava_files import BoxTable, read_boxes_csv, read_excluded_timestamps, read_label_map
     from .evaluation.ava_map import frame_map, group_map
     from .evaluation.report import format_summary, write_evaluation
@@ -117,6 +121,8 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
     ava = cfg.AVA
     label_map = read_label_map(os.path.join(ava.ANNOTATION_DIR, ava.LABEL_MAP_FILE))
     groundtruth = read_boxes_csv(os.path.join(ava.ANNOTATION_DIR, ava.GROUNDTRUTH_FILE))
+    if split == "val" and not ava.FULL_TEST_ON_VAL:
+        groundtruth = [row for row in groundtruth if row.sec % 4 == 0]
     exclusion = os.path.join(ava.ANNOTATION_DIR, ava.EXCLUSION_FILE)
     excluded = read_excluded_timestamps(exclusion) if ava.EXCLUSION_FILE and os.path.isfile(exclusion) else set()
     ids = label_map.ids
@@ -143,8 +149,7 @@ def score(predictions: Predictions, cfg: Any, *, mode: str = "pyslowfast", out_d
     if out_dir is not None:
         paths = write_evaluation(out_dir, result, label_map, detections)
         report["files"] = {k: str(v) for k, v in paths.items()}
-        with open(os.path.join(out_dir, "summary.json"), "w") as f:
-            json.dump(report, f, indent=1, default=float)
+        write_json(os.path.join(out_dir, "summary.json"), report, indent=1, default=float)  # atomically
     return report
 
 
@@ -175,12 +180,29 @@ def evaluate(model: nn.Module, cfg: Any, *, split: str = "test", mode: str = "py
     loader = build_eval_loader(cfg, split, num_replicas=num_replicas, rank=rank)
     predictions = predict(model, loader, device=device, autocast=cfg.TRAIN.MIXED_PRECISION, progress=progress,
                           desc=f"eval {split}")
+    if cfg.TEST.FLIP_AVERAGE:
+        flipped_cfg = cfg.clone()
+        flipped_cfg.AVA.TEST_FORCE_FLIP = not cfg.AVA.TEST_FORCE_FLIP
+        loader = build_eval_loader(flipped_cfg, split, num_replicas=num_replicas, rank=rank)
+        flipped = predict(model, loader, device=device, autocast=cfg.TRAIN.MIXED_PRECISION, progress=progress,
+                          desc=f"eval {split} flipped")
+        predictions = flip_average(predictions, flipped)
     predictions = gather_predictions(predictions)
     if rank != 0:
         return None
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-    return score(predictions, cfg, mode=mode, out_dir=out_dir)
+    return score(predictions, cfg, mode=mode, out_dir=out_dir, split=split)
+
+
+def flip_average(plain: Predictions, flipped: Predictions) -> Predictions:
+    """``TEST.FLIP_AVERAGE`` (ours): each box's score is the mean of its scores on the plain and on
+    the horizontally flipped clip. The flipped pass is a whole pass of its own (its memory holds
+    flipped clips) over the same keyframes and boxes, in the same order."""
+    if plain.videos != flipped.videos or plain.secs != flipped.secs or not np.array_equal(plain.boxes, flipped.boxes):
+        raise RuntimeError("the flipped evaluation pass saw other boxes than the plain one")
+    return Predictions(plain.videos, plain.secs, plain.boxes, (plain.scores + flipped.scores) / 2,
+                       plain.clips + flipped.clips, plain.seconds + flipped.seconds, plain.problems + flipped.problems)
 
 
 def build_eval_loader(cfg: Any, split: str, *, num_replicas: int = 1, rank: int = 0) -> torch.utils.data.DataLoader:
@@ -225,14 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="test: full frames, as the reference tests; val: centre crops")
     parser.add_argument("--scorer", choices=MODES, default="pyslowfast",
                         help="pyslowfast (the paper's numbers) or activitynet (the challenge scorer)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/eval_<split>)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.cfg, args.opts)
-    return run(cfg, checkpoint=args.checkpoint, split=args.split, mode=args.scorer, device=args.device,
+    return run(cfg, checkpoint=args.checkpoint, split=args.split, mode=args.scorer, device=resolve_device(args.device),
                out_dir=args.out, progress=not args.no_progress)
 
 

@@ -45,9 +45,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .cli import user_errors_exit
+from .files import atomic_path
 from .models.memory import SlotMemory, SlotSpec, SlotSpecRecorder, memory_step
 from .models.memvit import MeMViT, attention_implementation
-from .cli import user_errors_exit
 
 OPSET = 18  # RoiAlign with half-pixel coordinates needs >= 16
 FORMAT_VERSION = "1"
@@ -216,7 +217,8 @@ def export_onnx(model: MeMViT, path: str, clip_shape: Sequence[int], *, batch: i
     proto.doc_string = ("MeMViT streaming step: feed each next_* output back as the input of the same name "
                         "(see metadata memvit.interface)")
     proto.producer_name = "memvit"
-    onnx.save(proto, path)
+    with atomic_path(path) as tmp:  # a reader never finds half a model under the final name
+        onnx.save(proto, tmp)
     return ExportReport(path, opset, batch, clip_shape, time.perf_counter() - started, os.path.getsize(path),
                         interface)
 

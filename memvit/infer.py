@@ -11,21 +11,28 @@ CSV lists, AVA's protocol); each keyframe's clip (``DATA.NUM_FRAMES`` x ``DATA.S
 frames of a 30 fps timeline, centred on it) goes through a :class:`~memvit.StreamingDetector`,
 so each clip attends the memory of the earlier ones. Written to ``DIR`` as it goes:
 
-* ``predictions.csv``: AVA format (``video,sec,x1,y1,x2,y2,action_id,score``), flushed per keyframe;
-* ``predictions.jsonl``: one JSON object per keyframe (time, boxes, top-k labels with names);
-* ``annotated.mp4``: the input with boxes and top labels, at its own size and frame rate;
-* ``timeline.png``: per-class scores over the video; ``summary.json``: figures and warnings.
+* ``predictions.csv``: AVA format (``video,sec,x1,y1,x2,y2,action_id,score``, written by the csv
+  module, so a video id with commas, quotes or newlines is quoted), appended and flushed per keyframe;
+* ``predictions.jsonl``: one JSON object per keyframe (time, boxes, top-k labels with names), appended
+  and flushed per keyframe;
+* ``annotated.mp4``: the input with boxes and top labels, at its own size and frame rate (fragmented,
+  flushed as it goes);
+* ``timeline.png``: per-class scores over the video; ``summary.json``: figures and warnings (both
+  written at the end, atomically: :mod:`memvit.files`).
 
 A camera (``--video 0``) or stream URL (``rtsp://``, ``tcp://``, ... or ``--live`` for a FIFO) is
 read in a thread; when the model is slower than real time, whole clips are dropped (counted)
-instead of falling behind. Problems with the input end the run with a message; what was
-written so far stays readable. Exit status: 0 done, 1 stopped early by the input, 2 not started.
+instead of falling behind. A local file is read as itself only: a playlist or concat list that
+names other files or URLs is refused. Problems with the input end the run with a message naming
+the file; what was written so far stays readable. Exit status: 0 done (also when ``--max-seconds``
+stopped it, as asked), 1 stopped early by the input, 2 not started.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import csv
 import json
 import logging
 import math
@@ -40,7 +47,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .cli import UserError, user_errors_exit
+from .cli import UserError, resolve_device, user_errors_exit
+from .files import atomic_path, write_json
 from .person_boxes import BoxSourceError, CsvBoxes, FullFrameBoxes, TorchvisionPersonDetector
 from .streaming import ClipSpec, Detections, StreamingDetector
 from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline, VideoError, is_live_spec
@@ -96,6 +104,7 @@ class RunSummary:
     model_realtime_factor: float | None = None  # ... per second of model steps alone
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    stopped: str | None = None  # where the run stopped as asked (--max-seconds), before the video's end
     outputs: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
@@ -111,6 +120,8 @@ class RunSummary:
         if self.live:
             out.append(f"live: {self.clips_dropped} clips dropped to keep up, {self.frames_dropped} frames "
                        "dropped by the reader")
+        if self.stopped:
+            out.append(self.stopped)
         out += [f"warning: {w}" for w in self.warnings]
         if self.error:
             out.append(f"stopped early: {self.error}")
@@ -126,7 +137,11 @@ def _format_sec(t: float) -> str:
 
 
 class PredictionWriter:
-    """CSV and JSON Lines written and flushed per keyframe, so an interrupted run leaves readable files."""
+    """CSV and JSON Lines appended and flushed per keyframe, so an interrupted run leaves readable files.
+
+    These two stream as the run goes (not atomic: a reader sees every keyframe done so far). Rows go
+    through the csv module and records through json, so any video id (commas, quotes, newlines) round-trips.
+    """
 
     def __init__(self, out_dir: str, video_id: str, names: dict[int, str], class_ids: Sequence[int],
                  top_k: int) -> None:
@@ -134,8 +149,10 @@ class PredictionWriter:
         self.class_ids = list(class_ids)  # 1-based AVA ids written / ranked
         self.csv_path = os.path.join(out_dir, CSV_NAME)
         self.json_path = os.path.join(out_dir, JSON_NAME)
-        self._csv: TextIO = open(self.csv_path, "w", encoding="utf-8")  # closed in close()
-        self._json: TextIO = open(self.json_path, "w", encoding="utf-8")
+        # streamed: one row per keyframe, flushed as it comes, so a long run's predictions are on disk as it goes
+        self._csv: TextIO = open(self.csv_path, "w", encoding="utf-8", newline="")  # streamed: closed in close()
+        self._rows = csv.writer(self._csv, lineterminator="\n")
+        self._json: TextIO = open(self.json_path, "w", encoding="utf-8")  # streamed: as the CSV
         self.times: list[float] = []
         self.peaks: list[np.ndarray] = []  # per keyframe: the best score of each class over its boxes
 
@@ -154,8 +171,8 @@ class PredictionWriter:
         columns = np.asarray(self.class_ids) - 1
         for box, row in zip(detections.boxes, detections.scores):
             x1, y1, x2, y2 = (float(v) for v in box)
-            self._csv.write("".join(f"{self.video_id},{sec},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{cid},{row[c]:.6f}\n"
-                                    for cid, c in zip(self.class_ids, columns)))
+            self._rows.writerows([self.video_id, sec, f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}", cid,
+                                  f"{row[c]:.6f}"] for cid, c in zip(self.class_ids, columns))
         record = {"video": self.video_id, "time": round(time_s, 6), "detections": [
             {"box": [round(float(v), 4) for v in box], "box_score": round(float(bs), 4),
              "labels": [{"id": cid, "name": self.names.get(cid, f"class {cid}"), "score": round(score, 6)}
@@ -172,13 +189,6 @@ class PredictionWriter:
     def close(self) -> None:
         self._csv.close()
         self._json.close()
-
-
-def _write_json_atomic(path: str, data: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------- the walk
@@ -388,8 +398,9 @@ class StreamRunner:
             path = os.path.join(self.out_dir, TIMELINE_NAME)
             names = [self.names.get(cid, f"class {cid}") for cid in self.predictions.class_ids]
             peaks = np.stack(self.predictions.peaks) if self.predictions.peaks else np.zeros((0, len(names)))
-            plot_timeline(path, self.predictions.times, peaks, names,
-                          title=f"{self.options.video_id}: best score per class over time")
+            with atomic_path(path) as tmp:
+                plot_timeline(tmp, self.predictions.times, peaks, names,
+                              title=f"{self.options.video_id}: best score per class over time")
             s.outputs["timeline"] = path
         reader = self.reader
         s.frames_read, s.frames_dropped = reader.frames_read, reader.dropped_frames
@@ -412,7 +423,11 @@ class StreamRunner:
             s.warnings.append(f"the video ({s.video_seconds:.2f} s) is shorter than one clip "
                               f"({self.spec.span_seconds:.2f} s): its first and last frames are repeated to fill "
                               "the clip, as AVA's loaders do at a video's ends")
-        shortfall = getattr(reader, "shortfall", lambda: None)()
+        if self._stopped:  # the reader was left before the end on purpose: not a short file
+            limit = self.options.max_seconds
+            s.stopped = (f"stopped at {self.options.start + limit:g} s of video as asked (--max-seconds {limit:g}); "
+                         "later keyframes were not run")
+        shortfall = None if self._stopped else getattr(reader, "shortfall", lambda: None)()
         if shortfall and s.error is None:
             s.error = shortfall
         if self.live and reader.error is None and failure is None and not self._stopped:
@@ -420,10 +435,10 @@ class StreamRunner:
         if s.frames_read == 0:
             s.warnings.append("no frame could be decoded")
         skipped = len(self.schedule) - self.next_k if self.schedule.fixed is not None else 0
-        if skipped > 0 and reader.error is None and failure is None:
+        if skipped > 0 and reader.error is None and failure is None and not self._stopped:
             s.warnings.append(f"{skipped} keyframe(s) of the boxes CSV lie after the video's end")
         s.outputs["summary"] = os.path.join(self.out_dir, SUMMARY_NAME)
-        _write_json_atomic(s.outputs["summary"], asdict(s))
+        write_json(s.outputs["summary"], asdict(s))
 
 
 # ---------------------------------------------------------------------------------------------- setup
@@ -504,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-timeline", action="store_true", help="do not write timeline.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "reference"),
+    parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "sdpa", "reference"),
                         help="attention op implementation")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint is given")
@@ -519,6 +534,7 @@ def _default_label_map(cfg: Any) -> str | None:
 
 def run_cli(args: argparse.Namespace) -> RunSummary:
     """Set everything up from parsed arguments and run; raises :class:`InferenceError` before starting."""
+    args.device = str(resolve_device(args.device))
     if args.threads:
         import torch
 

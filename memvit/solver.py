@@ -1,9 +1,14 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """The reference's training recipe: parameter groups, the learning-rate schedule, clipping.
 
-* Parameter groups: no weight decay on 1-D parameters and biases (``SOLVER.ZERO_WD_1D_PARAM``)
-  and, with ``MVIT.ZERO_DECAY_POS_CLS``, on the cls token and the relative-position tables;
-  everything else decays with ``SOLVER.WEIGHT_DECAY``.
+* Parameter groups: no weight decay on 1-D parameters and biases (``SOLVER.ZERO_WD_1D_PARAM``);
+  everything else decays with ``SOLVER.WEIGHT_DECAY``. ``MVIT.ZERO_DECAY_POS_CLS`` exempts
+  nothing, as in the reference (whose list of parameter names is compared with module names);
+  with ``MVIT.ZERO_DECAY_POS_CLS_EXEMPT`` (ours) it exempts the cls token and the
+  relative-position tables, the reference's intent.
+* Clipping: by value (``SOLVER.CLIP_GRAD_VAL``) or else by global L2 norm
+  (``SOLVER.CLIP_GRAD_L2NORM``), as the reference: with both set, by value only;
+  ``SOLVER.CLIP_GRAD_BOTH`` (ours) applies both, value first.
 * Schedule (per iteration, fractional epoch ``e``): cosine from ``BASE_LR`` to
   ``COSINE_END_LR`` over ``[WARMUP_EPOCHS, MAX_EPOCH]`` (``COSINE_AFTER_WARMUP``; else over
   ``[0, MAX_EPOCH]``), and during warm-up a line from ``WARMUP_START_LR`` to the cosine's value
@@ -66,7 +71,7 @@ def build_schedule(cfg: Any, scale: float = 1.0) -> Schedule:
 def parameter_groups(model: nn.Module, cfg: Any) -> list[dict[str, Any]]:
     """Decayed and non-decayed parameters (only those that require grad), names kept for logs."""
     no_decay_names = set()
-    if cfg.MVIT.ZERO_DECAY_POS_CLS:
+    if cfg.MVIT.ZERO_DECAY_POS_CLS and cfg.MVIT.ZERO_DECAY_POS_CLS_EXEMPT:
         no_decay_names = {n for n, _ in model.named_parameters() if n == "cls_token" or ".rel_pos" in n}
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -99,10 +104,14 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def clip_gradients(model: nn.Module, cfg: Any) -> float | None:
-    """The reference's clipping (by value and/or global L2 norm); returns the norm before clipping."""
+    """The reference's clipping: by value if ``CLIP_GRAD_VAL`` is set, else by global L2 norm if
+    ``CLIP_GRAD_L2NORM`` > 0 (both with ``CLIP_GRAD_BOTH``, ours). Returns the norm before the
+    norm clipping, None when it is not applied. None or <= 0 turns either off."""
+    s = cfg.SOLVER
     params = [p for p in model.parameters() if p.grad is not None]
-    if cfg.SOLVER.CLIP_GRAD_VAL not in (None, -1, -1.0) and cfg.SOLVER.CLIP_GRAD_VAL > 0:
-        torch.nn.utils.clip_grad_value_(params, cfg.SOLVER.CLIP_GRAD_VAL)
-    if cfg.SOLVER.CLIP_GRAD_L2NORM not in (None, -1, -1.0) and cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, cfg.SOLVER.CLIP_GRAD_L2NORM))
+    by_value = s.CLIP_GRAD_VAL is not None and s.CLIP_GRAD_VAL > 0
+    if by_value:
+        torch.nn.utils.clip_grad_value_(params, s.CLIP_GRAD_VAL)
+    if s.CLIP_GRAD_L2NORM is not None and s.CLIP_GRAD_L2NORM > 0 and (not by_value or s.CLIP_GRAD_BOTH):
+        return float(torch.nn.utils.clip_grad_norm_(params, s.CLIP_GRAD_L2NORM))
     return None

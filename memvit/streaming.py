@@ -62,10 +62,13 @@ class ClipSpec:
     @classmethod
     def from_config(cls, cfg: Any) -> ClipSpec:
         """The clip of a PySlowFast config: ``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE`` at 30 fps,
-        short side ``DATA.TEST_CROP_SIZE``, ``DATA.MEAN``/``STD``, ``AVA.IMG_PROC_BACKEND``, ``AVA.BGR``."""
+        short side ``DATA.TEST_CROP_SIZE``, ``DATA.MEAN``/``STD`` (in ``AVA.MEAN_STD_ORDER``, as the
+        data pipeline reads them), ``AVA.IMG_PROC_BACKEND``, ``AVA.BGR``."""
+        from .data.ava import rgb_mean_std
+
+        mean, std = rgb_mean_std(cfg)
         return cls(num_frames=int(cfg.DATA.NUM_FRAMES), sampling_rate=int(cfg.DATA.SAMPLING_RATE),
-                   short_side=int(cfg.DATA.TEST_CROP_SIZE), mean=tuple(float(m) for m in cfg.DATA.MEAN),
-                   std=tuple(float(s) for s in cfg.DATA.STD),
+                   short_side=int(cfg.DATA.TEST_CROP_SIZE), mean=mean, std=std,
                    resize_backend="opencv" if cfg.AVA.IMG_PROC_BACKEND == "cv2" else "pytorch", bgr=bool(cfg.AVA.BGR))
 
     @property

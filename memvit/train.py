@@ -10,7 +10,9 @@ The reference's recipe (memvit.solver) over the AVA data in stream order (memvit
 * checkpoints that survive a kill: written atomically at epoch ends and every
   ``TRAIN.CHECKPOINT_PERIOD_ITERS`` iterations, holding everything an exact continuation needs
   (model, optimizer, scaler, every random generator, the sampler's place in the stream order
-  and each process's memory); ``TRAIN.AUTO_RESUME`` continues from the newest readable one;
+  and each process's memory); ``TRAIN.AUTO_RESUME`` continues from the one that records the most
+  iterations, and refuses one that does not fit or a changed schedule (a larger
+  ``SOLVER.MAX_EPOCH`` extends the run); no run overwrites checkpoints it did not resume;
 * SIGTERM (a cluster's pre-emption) checkpoints at the next iteration and exits cleanly; a
   non-finite loss stops the run naming the iteration, keeping the last good checkpoint;
 * tqdm progress (loss, lr, clips/s), TensorBoard scalars, a JSON-lines log and training curves
@@ -25,6 +27,7 @@ import argparse
 import glob
 import json
 import logging
+import math
 import os
 import random
 import resource
@@ -38,7 +41,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from .cli import user_errors_exit
+
+from .cli import UserError, user_errors_exit
+from .config import ConfigError
+from .files import atomic_path, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +84,18 @@ def init_world(cfg: Any) -> World:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
-    cuda = torch.cuda.is_available() and cfg.NUM_GPUS > 0
+    cuda = cfg.NUM_GPUS > 0
+    if cuda and not torch.cuda.is_available():
+        raise ConfigError(f"NUM_GPUS {cfg.NUM_GPUS} asks for GPUs, but no CUDA GPU is usable on this machine "
+                          f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})",
+                          "train on the CPU with the override NUM_GPUS 0")
+    if cuda and local_rank >= torch.cuda.device_count():
+        raise ConfigError(f"process {local_rank} of this machine has no GPU: {torch.cuda.device_count()} visible",
+                          "start at most one process per GPU (torchrun --nproc-per-node N)")
+    if cuda and local_world_size != cfg.NUM_GPUS and rank == 0:
+        logger.warning("NUM_GPUS %d but %d process(es) per machine: memvit runs one process per GPU under torchrun "
+                       "(torchrun --nproc-per-node %d -m memvit.train ...); this run uses %d GPU(s) per machine",
+                       cfg.NUM_GPUS, local_world_size, cfg.NUM_GPUS, local_world_size)
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
@@ -91,7 +108,7 @@ def per_process_batch(cfg: Any, world: World) -> int:
     """PySlowFast's ``TRAIN.BATCH_SIZE`` is the batch of one machine, split over its processes."""
     batch = cfg.TRAIN.BATCH_SIZE
     if batch % world.local_world_size:
-        raise ValueError(f"TRAIN.BATCH_SIZE {batch} is the batch of one machine; it must divide by the "
+        raise ConfigError(f"TRAIN.BATCH_SIZE {batch} is the batch of one machine; it must divide by the "
                          f"{world.local_world_size} processes per machine")
     return batch // world.local_world_size
 
@@ -131,6 +148,100 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(cuda_state, i)
 
 
+# ---------------------------------------------------------------------------------- schedule
+# The schedule's fields and the config keys they come from (for messages).
+SCHEDULE_KEYS = {"base_lr": "SOLVER.BASE_LR", "end_lr": "SOLVER.COSINE_END_LR",
+                 "warmup_start_lr": "SOLVER.WARMUP_START_LR", "warmup_epochs": "SOLVER.WARMUP_EPOCHS",
+                 "max_epoch": "SOLVER.MAX_EPOCH", "cosine_after_warmup": "SOLVER.COSINE_AFTER_WARMUP"}
+
+
+@dataclass
+class RunSchedule:
+    """The run's learning rate per fractional epoch: the recipe's schedule (:class:`memvit.solver.Schedule`)
+    and the extensions resumes added. An extension (a larger ``SOLVER.MAX_EPOCH`` on resume) anneals
+    by a half cosine from ``from_lr`` at ``from_epoch``, where the run stood, to ``end_lr`` at
+    ``to_epoch``; the recipe's schedule holds before it."""
+
+    base: Any
+    extensions: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def base_lr(self) -> float:
+        return self.base.base_lr
+
+    @property
+    def max_epoch(self) -> float:
+        return float(self.extensions[-1]["to_epoch"] if self.extensions else self.base.max_epoch)
+
+    def __call__(self, epoch: float) -> float:
+        for ext in reversed(self.extensions):
+            if epoch >= ext["from_epoch"]:
+                span = ext["to_epoch"] - ext["from_epoch"]
+                done = min(1.0, (epoch - ext["from_epoch"]) / span) if span > 0 else 1.0
+                return ext["end_lr"] + (ext["from_lr"] - ext["end_lr"]) * 0.5 * (1.0 + math.cos(math.pi * done))
+        return self.base(epoch)
+
+    def state(self) -> dict[str, Any]:
+        return {"base": asdict(self.base), "extensions": [dict(e) for e in self.extensions]}
+
+
+def recorded_schedule(checkpoint: dict[str, Any], scale: float) -> RunSchedule:
+    """The schedule a checkpoint's run followed: as recorded, or, for a checkpoint written before
+    schedules were recorded, the one its ``cfg`` describes (at this run's batch scaling)."""
+    import yaml
+
+    from .solver import Schedule
+
+    state = checkpoint["train_state"].get("schedule")
+    if state is not None:
+        return RunSchedule(Schedule(**state["base"]), [dict(e) for e in state["extensions"]])
+    solver = (yaml.safe_load(checkpoint.get("cfg") or "") or {}).get("SOLVER", {})
+
+    def number(key: str) -> float:
+        return float(solver[key])
+
+    return RunSchedule(Schedule(base_lr=number("BASE_LR") * scale, end_lr=number("COSINE_END_LR") * scale,
+                                warmup_start_lr=number("WARMUP_START_LR") * scale,
+                                warmup_epochs=number("WARMUP_EPOCHS"), max_epoch=number("MAX_EPOCH"),
+                                cosine_after_warmup=bool(solver["COSINE_AFTER_WARMUP"])))
+
+
+def config_differences(old_text: str | None, new_text: str) -> list[tuple[str, Any, Any]]:
+    """``(KEY, old, new)`` for every config key whose value differs between two dumped configs."""
+    import yaml
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(node, dict):
+            return {prefix[:-1]: node}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flat(value, f"{prefix}{key}."))
+        return out
+
+    if not old_text:
+        return []
+    try:
+        old, new = flat(yaml.safe_load(old_text) or {}), flat(yaml.safe_load(new_text) or {})
+    except yaml.YAMLError:
+        return []
+    absent = "(absent)"
+    return [(key, old.get(key, absent), new.get(key, absent)) for key in sorted(old.keys() | new.keys())
+            if old.get(key, absent) != new.get(key, absent)]
+
+
+def record_config(out_dir: str, text: str, global_iteration: int) -> str:
+    """Keep every start's config: ``config.yaml`` for the first, then ``config_start_<iteration>.yaml``
+    (the global iteration it started at) for each later one; none is overwritten."""
+    path = os.path.join(out_dir, "config.yaml")
+    if global_iteration > 0 or os.path.exists(path):
+        stem = os.path.join(out_dir, f"config_start_{global_iteration:08d}")
+        path, n = f"{stem}.yaml", 2
+        while os.path.exists(path):
+            path, n = f"{stem}_{n}.yaml", n + 1
+    write_text(path, text)
+    return path
+
+
 # ---------------------------------------------------------------------------------- the loop
 @dataclass
 class Progress:
@@ -159,7 +270,7 @@ class Trainer:
 
         cfg, world = self.cfg, self.world
         if cfg.TRAIN.DATASET.lower() != "ava":
-            raise ValueError(f"TRAIN.DATASET {cfg.TRAIN.DATASET!r}: memvit trains on AVA ('ava')")
+            raise ConfigError(f"TRAIN.DATASET {cfg.TRAIN.DATASET!r}: memvit trains on AVA ('ava')")
         self.out_dir = cfg.OUTPUT_DIR
         self.checkpoint_dir = os.path.join(self.out_dir, CHECKPOINT_DIR)
         torch.manual_seed(cfg.RNG_SEED)  # identical initial weights on every process
@@ -168,7 +279,8 @@ class Trainer:
         self.batch = per_process_batch(cfg, world)
         self.global_batch = self.batch * world.world_size
         scale = lr_scale(cfg, self.global_batch)
-        self.schedule = build_schedule(cfg, scale)
+        self.lr_scale = scale
+        self.schedule = RunSchedule(build_schedule(cfg, scale))
         self.optimizer = build_optimizer(self.model, cfg, self.schedule(0.0))
         self.scaler = torch.amp.GradScaler(world.device.type, enabled=False)  # bf16 autocast needs no scaling
         self.dataset = build_ava_dataset(cfg, "train")
@@ -180,8 +292,6 @@ class Trainer:
         self.logs = RunLog(self.out_dir, enabled=world.rank == 0)
         if world.rank == 0:
             os.makedirs(self.out_dir, exist_ok=True)
-            with open(os.path.join(self.out_dir, "config.yaml"), "w") as f:  # the run's full config, as used
-                f.write(cfg.dump())
             logger.info("training data: %s; %d processes x %d streams = global batch %d; %d iterations per epoch; "
                         "learning rate x%.3g (BASE_LR %.4g -> %.4g)", keyframe_count_text(self.dataset),
                         world.world_size, self.batch, self.global_batch, self.iters_per_epoch, scale,
@@ -192,16 +302,34 @@ class Trainer:
 
     # -------------------------------------------------------------- set-up
     def start(self) -> None:
-        """Resume (TRAIN.AUTO_RESUME) or initialise (TRAIN.CHECKPOINT_FILE_PATH), then wrap in DDP."""
+        """Resume (TRAIN.AUTO_RESUME) or initialise (TRAIN.CHECKPOINT_FILE_PATH), then wrap in DDP.
+
+        A run never overwrites checkpoints it did not resume: starting afresh where OUTPUT_DIR
+        already holds checkpoints (TRAIN.AUTO_RESUME False, or only a best copy left) is refused."""
         resumed = self.cfg.TRAIN.AUTO_RESUME and self.resume()
         if not resumed:
+            self.refuse_to_overwrite()
             self.initialise()
             torch.manual_seed(self.cfg.RNG_SEED + 1000 * self.world.rank)  # dropout differs per process
+        if self.world.rank == 0:
+            path = record_config(self.out_dir, self.cfg.dump(), self.progress.global_iteration)
+            logger.info("the config of this start: %s", path)
         if self.world.distributed:
             device_ids = [self.world.local_rank] if self.world.device.type == "cuda" else None
             # Compression and memory tables of excluded layers get no gradient: unused parameters.
             self.model = nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids,
                                                              find_unused_parameters=self.cfg.MEMVIT.ENABLE)
+
+    def refuse_to_overwrite(self) -> None:
+        left = sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.checkpoint_dir, "*.pyth")))
+        if left:
+            why = ("TRAIN.AUTO_RESUME False: this run starts afresh" if not self.cfg.TRAIN.AUTO_RESUME else
+                   "none of them is a place to resume")
+            raise UserError(f"{self.checkpoint_dir} holds checkpoints of an earlier run ({', '.join(left)}); {why} "
+                            "and would overwrite them",
+                            f"start the new run in another OUTPUT_DIR (the override OUTPUT_DIR {self.out_dir}_2), or "
+                            "continue the earlier run with TRAIN.AUTO_RESUME True (the default); see docs/training.md, "
+                            "Resuming")
 
     def initialise(self) -> None:
         from .checkpoint import load_pretrained, read_checkpoint
@@ -220,42 +348,125 @@ class Trainer:
             logger.info("continuing at epoch %d (TRAIN.CHECKPOINT_EPOCH_RESET False)", self.progress.epoch + 1)
 
     def resume(self) -> bool:
-        """Continue from the newest readable training checkpoint under OUTPUT_DIR; damaged ones are
-        skipped with a warning."""
-        from .checkpoint import CheckpointError, load_model_state, read_checkpoint
+        """Continue from the training checkpoint under OUTPUT_DIR that records the most iterations.
+
+        Damaged files are skipped with a warning and kept aside (``<name>.damaged``), never
+        overwritten. A checkpoint that does not fit this run (another architecture or head, data
+        or batch layout) or a changed learning-rate schedule is refused (:class:`UserError`) naming
+        what differs; a larger ``SOLVER.MAX_EPOCH`` extends the run (:meth:`resumed_schedule`)."""
+        from .checkpoint import compare_state, model_state_of, read_checkpoint
         from .models.memory import MemorySnapshot
 
-        for path in training_checkpoints(self.checkpoint_dir):
-            try:
-                checkpoint = read_checkpoint(path)
-                if "train_state" not in checkpoint:
-                    raise CheckpointError(f"{path} holds no training state")
-                load_model_state(self.module, checkpoint)
-            except CheckpointError as error:
-                logger.warning("skipping checkpoint %s: %s", path, error)
-                continue
-            state = checkpoint["train_state"]
+        ranked, damaged = rank_checkpoints(self.checkpoint_dir)
+        if self.world.distributed:
+            dist.barrier()  # every process has read the folder before rank 0 moves damaged files aside
+        if self.world.rank == 0:
+            for path, error in damaged:
+                kept = set_aside(path)
+                logger.warning("skipping checkpoint %s: %s; kept as %s", path, error, kept)
+        if self.world.distributed:
+            dist.barrier()  # ... and every process sees the folder after that
+        if not ranked:
+            return False
+        foreign = [path for path, key in ranked if key[0] < 0]
+        if foreign:
+            raise UserError(f"{foreign[0]} is not a checkpoint of memvit.train (no training state): nothing to resume "
+                            "from, and this run could overwrite it",
+                            "move it out of OUTPUT_DIR/checkpoints (to initialise from it: "
+                            "TRAIN.CHECKPOINT_FILE_PATH), or start the run in another OUTPUT_DIR")
+        path = ranked[0][0]
+        checkpoint = read_checkpoint(path)  # in memory this time (the ranking only mapped the files)
+        report = compare_state(self.module, model_state_of(checkpoint))
+        if not report.ok:
+            self.refuse_checkpoint(path, checkpoint, "does not fit the model of this config:\n" + misfit_text(report))
+        state = checkpoint["train_state"]
+        progress = Progress(**state["progress"])
+        ranks = checkpoint["rank_states"]
+        same_world = len(ranks) == self.world.world_size
+        if not same_world:
+            progress.epoch += 1 if progress.iteration else 0
+            progress.iteration = 0
+        schedule = self.resumed_schedule(path, checkpoint, progress)
+        try:
+            self.module.load_state_dict(model_state_of(checkpoint), strict=True)
             self.optimizer.load_state_dict(checkpoint["optimizer_state"])
-            self.scaler.load_state_dict(checkpoint["scaler_state"])
-            self.progress = Progress(**state["progress"])
-            ranks = checkpoint["rank_states"]
-            if len(ranks) == self.world.world_size:
-                mine = ranks[self.world.rank]
-                set_rng_state(mine["rng"])
-                if mine["memory"] is not None and self.module.memory is not None:
-                    self.module.memory.set_state(MemorySnapshot.from_state_dict(mine["memory"], self.world.device))
+            if same_world:
                 self.sampler.load_state_dict(state["sampler"])
-            else:
-                logger.warning("%s was written by %d processes, this run has %d: continuing at the next epoch with "
-                               "fresh memory and random state", path, len(ranks), self.world.world_size)
-                self.progress.epoch += 1 if self.progress.iteration else 0
-                self.progress.iteration = 0
-            if self.world.rank == 0:
-                logger.info("resumed from %s: epoch %d, iteration %d of %d", path, self.progress.epoch + 1,
-                            self.progress.iteration, self.iters_per_epoch)
-                self.logs.event("resumed", path=path, **asdict(self.progress))
-            return True
-        return False
+        except (ValueError, RuntimeError, KeyError) as error:
+            self.refuse_checkpoint(path, checkpoint, f"does not fit this run ({error})")
+        self.scaler.load_state_dict(checkpoint["scaler_state"])
+        self.progress = progress
+        self.schedule = schedule
+        if same_world:
+            mine = ranks[self.world.rank]
+            set_rng_state(mine["rng"])
+            if mine["memory"] is not None and self.module.memory is not None:
+                self.module.memory.set_state(MemorySnapshot.from_state_dict(mine["memory"], self.world.device))
+        else:
+            logger.warning("%s was written by %d processes, this run has %d: continuing at the next epoch with "
+                           "fresh memory and random state", path, len(ranks), self.world.world_size)
+        if self.world.rank == 0:
+            logger.info("resumed from %s: epoch %d, iteration %d of %d (global iteration %d)", path,
+                        self.progress.epoch + 1, self.progress.iteration, self.iters_per_epoch,
+                        self.progress.global_iteration)
+            self.logs.event("resumed", path=path, **asdict(self.progress))
+        return True
+
+    def refuse_checkpoint(self, path: str, checkpoint: dict[str, Any], what: str) -> None:
+        """Stop: the checkpoint belongs to another run; starting afresh here would overwrite it."""
+        differences = config_differences(checkpoint.get("cfg"), self.cfg.dump())
+        lines = [f"{path} {what}"]
+        if differences:
+            lines.append("config keys that differ (the checkpoint's run -> this config):")
+            lines += [f"  {key}: {old} -> {new}" for key, old, new in differences[:20]]
+            if len(differences) > 20:
+                lines.append(f"  ... and {len(differences) - 20} more")
+        raise UserError("\n".join(lines) + "\nthe checkpoints are untouched",
+                        f"continue that run with the config it was started with ({self.out_dir}/config.yaml and "
+                        f"the config_start_*.yaml of later starts), or start the new run in another OUTPUT_DIR (the "
+                        f"override OUTPUT_DIR {self.out_dir}_2); see docs/training.md, Resuming")
+
+    def resumed_schedule(self, path: str, checkpoint: dict[str, Any], progress: Progress) -> RunSchedule:
+        """The learning-rate schedule the resumed run continues with; never a jump.
+
+        The same schedule continues as it was recorded. A larger ``SOLVER.MAX_EPOCH`` extends the
+        run: from where it stopped, the learning rate anneals (cosine) from its value there to
+        ``COSINE_END_LR`` at the new last epoch; the extension is logged and recorded in the
+        checkpoints, so later resumes reproduce it. Any other change (a smaller MAX_EPOCH, the
+        learning rates, the warm-up, the policy, the batch scaling) is refused with both values."""
+        recorded = recorded_schedule(checkpoint, self.lr_scale)
+        old, new = recorded.base, self.schedule.base
+        changed = [(key, getattr(old, name), getattr(new, name)) for name, key in SCHEDULE_KEYS.items()
+                   if name != "max_epoch" and getattr(old, name) != getattr(new, name)]
+        old_max, new_max = recorded.max_epoch, float(self.cfg.SOLVER.MAX_EPOCH)
+        if new_max < old_max:
+            changed.append(("SOLVER.MAX_EPOCH", old_max, new_max))
+        at = progress.epoch + progress.iteration / self.iters_per_epoch
+        if new_max > old_max and at < old.warmup_epochs:
+            changed.append(("SOLVER.MAX_EPOCH (during warm-up)", old_max, new_max))
+        if changed:
+            scale = checkpoint["train_state"].get("schedule", {}).get("lr_scale")
+            note = (f"\n(learning rates as used, scaled by the global batch: x{scale:g} then, x{self.lr_scale:g} now)"
+                    if scale is not None and scale != self.lr_scale else "")
+            raise UserError(
+                f"{path}: the learning-rate schedule of this config differs from the run's, which would change the "
+                "learning rate of the resumed run without notice:\n"
+                + "\n".join(f"  {key}: {a} -> {b}" for key, a, b in changed) + note
+                + "\nthe checkpoints are untouched",
+                "resume with the run's values (only a larger SOLVER.MAX_EPOCH, after the warm-up, extends a run), or "
+                f"start a new run in another OUTPUT_DIR (the override OUTPUT_DIR {self.out_dir}_2); see "
+                "docs/training.md, Resuming")
+        if new_max == old_max:
+            return recorded
+        start_lr = recorded(at)
+        extension = {"from_epoch": at, "from_lr": start_lr, "to_epoch": new_max, "end_lr": old.end_lr}
+        message = (f"extending the run: SOLVER.MAX_EPOCH {old_max:g} -> {new_max:g}; from epoch {at:.3f} the learning "
+                   f"rate anneals (cosine) from {start_lr:.4g}, where the run stopped, to COSINE_END_LR "
+                   f"{old.end_lr:.4g} at epoch {new_max:g} (recorded in the checkpoints)")
+        if self.world.rank == 0:
+            logger.warning("%s", message)
+            self.logs.event("schedule_extended", path=path, **extension)
+        return RunSchedule(old, [*recorded.extensions, extension])
 
     # -------------------------------------------------------------- the loop
     def fit(self) -> Progress:
@@ -355,7 +566,7 @@ class Trainer:
         """BCE on the sigmoid scores, as the reference (``MODEL.LOSS_FUNC bce``); a batch without
         boxes gives a zero loss that still reaches every parameter (DDP needs the backward)."""
         if self.cfg.MODEL.LOSS_FUNC != "bce":  # checked per step: cheap, and the message names the key
-            raise ValueError(f"MODEL.LOSS_FUNC {self.cfg.MODEL.LOSS_FUNC!r}: the AVA detector trains with 'bce'")
+            raise ConfigError(f"MODEL.LOSS_FUNC {self.cfg.MODEL.LOSS_FUNC!r}: the AVA detector trains with 'bce'")
         if scores.numel() == 0:
             return scores.sum() * 0.0
         return nn.functional.binary_cross_entropy(scores, labels)
@@ -408,7 +619,9 @@ class Trainer:
             dist.all_gather_object(ranks, mine)
         if self.world.rank == 0:
             train_state = {"progress": asdict(p), "sampler": self.sampler.state_dict(p.iteration),
-                           "world_size": self.world.world_size, "iters_per_epoch": self.iters_per_epoch}
+                           "world_size": self.world.world_size, "iters_per_epoch": self.iters_per_epoch,
+                           "schedule": {**self.schedule.state(), "lr_scale": self.lr_scale,
+                                        "policy": self.cfg.SOLVER.LR_POLICY}}
             path = os.path.join(self.checkpoint_dir, name)
             save_checkpoint(path, self.model, epoch=p.epoch - (0 if mid_epoch else 1), optimizer=self.optimizer,
                             cfg=self.cfg, train_state=train_state, scaler_state=self.scaler.state_dict(),
@@ -436,10 +649,64 @@ def _ignore_sigterm(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def rank_checkpoints(folder: str) -> tuple[list[tuple[str, tuple[int, int, int]]], list[tuple[str, Exception]]]:
+    """The checkpoints of a run, most iterations first, by the iteration each records (never by file
+    time: a copy or a touch changes that), and the damaged ones with their errors. The best one is
+    a copy, not a place to resume. A file without training state ranks last, at (-1, -1, -1)."""
+    from .checkpoint import CheckpointError, DamagedCheckpointError, UnsafeCheckpointError, read_checkpoint
+
+    ranked, damaged = [], []
+    for path in sorted(glob.glob(os.path.join(folder, "*.pyth"))):
+        if os.path.basename(path) == BEST:
+            continue
+        try:
+            checkpoint = read_checkpoint(path, mmap=True)  # the tensors are mapped, not read
+        except DamagedCheckpointError as error:
+            damaged.append((path, error))
+            continue
+        except UnsafeCheckpointError:
+            raise
+        except CheckpointError:  # gone meanwhile
+            continue
+        state = checkpoint.get("train_state")
+        progress = state.get("progress") if isinstance(state, dict) else None
+        key = ((int(progress["global_iteration"]), int(progress["epoch"]), int(progress["iteration"]))
+               if isinstance(progress, dict) else (-1, -1, -1))
+        ranked.append((key, os.path.basename(path) == LAST, path))
+        del checkpoint
+    ranked.sort(reverse=True)
+    return [(path, key) for key, _, path in ranked], damaged
+
+
+def misfit_text(report: Any, limit: int = 8) -> str:
+    """The tensors where a checkpoint and a model differ (a :class:`memvit.checkpoint.LoadReport`)."""
+
+    def some(items: list[str]) -> str:
+        return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+    lines = []
+    if report.mismatched:
+        lines.append(f"  wrong shape ({len(report.mismatched)}): "
+                     + some([f"{k} (checkpoint {tuple(a)}, model {tuple(b)})" for k, a, b in report.mismatched]))
+    if report.unexpected:
+        lines.append(f"  only in the checkpoint ({len(report.unexpected)}): {some(report.unexpected)}")
+    if report.missing:
+        lines.append(f"  only in the model ({len(report.missing)}): {some(report.missing)}")
+    return "\n".join(lines)
+
+
+def set_aside(path: str) -> str:
+    """Rename a damaged checkpoint to ``<path>.damaged`` (or ``.damaged-N``), so that nothing overwrites it."""
+    target, n = f"{path}.damaged", 2
+    while os.path.exists(target):
+        target, n = f"{path}.damaged-{n}", n + 1
+    os.rename(path, target)
+    return target
+
+
 def training_checkpoints(folder: str) -> list[str]:
-    """Training checkpoints of a run, newest first (the best one is a copy, not a place to resume)."""
-    paths = [p for p in glob.glob(os.path.join(folder, "*.pyth")) if os.path.basename(p) != BEST]
-    return sorted(paths, key=os.path.getmtime, reverse=True)
+    """Readable training checkpoints of a run, most iterations first (:func:`rank_checkpoints`)."""
+    return [path for path, key in rank_checkpoints(folder)[0] if key[0] >= 0]
 
 
 def latest_path(folder: str) -> str | None:
@@ -548,7 +815,8 @@ def plot_training_curves(log_path: str, png_path: str) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
     figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(png_path)
+    with atomic_path(png_path) as tmp:  # a viewer never sees half a PNG
+        FigureCanvasAgg(figure).print_png(tmp)
 
 
 # ---------------------------------------------------------------------------------- entry point
@@ -577,7 +845,7 @@ def run(cfg: Any, world: World) -> int:
 
     if not cfg.TRAIN.ENABLE:
         if not cfg.TEST.ENABLE:
-            raise ValueError("TRAIN.ENABLE and TEST.ENABLE are both False: nothing to do")
+            raise ConfigError("TRAIN.ENABLE and TEST.ENABLE are both False: nothing to do")
         from .eval import run as run_eval
 
         return run_eval(cfg, checkpoint=cfg.TEST.CHECKPOINT_FILE_PATH, device=str(world.device))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -87,16 +88,102 @@ def _to_rgb(frame: Any) -> np.ndarray:
 
 
 def _open(url: str, fmt: str | None, options: dict[str, str] | None, timeout: float | None) -> Any:
+    """A camera or a URL the user named, opened by FFmpeg's own protocols (the only inputs that may use them)."""
     import av
 
     try:
-        container = av.open(url, format=fmt, options=options or {}, timeout=timeout)
-    except (av.FFmpegError, OSError) as error:
+        container = av.open(url, format=fmt, options=options or {}, timeout=timeout, metadata_errors="replace")
+    except (av.FFmpegError, OSError, ValueError) as error:
         raise VideoError(f"cannot open {url}: {error} (missing, unreadable, truncated or not a video?)") from None
+    return _has_video(container, url)
+
+
+def _has_video(container: Any, source: str) -> Any:
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{url} has no video stream")
+        raise VideoError(f"{source} has no video stream")
     return container
+
+
+# Demuxers that read other files or network addresses named inside their input (playlists, concat
+# lists, manifests, session descriptions). A local file is never read as one of these.
+REFERENCING_FORMATS = frozenset({"concat", "hls", "dash", "sdp", "rtp", "rtsp", "sap", "imf"})
+# FFmpeg's protocol whitelist for local files: it names no protocol, so nothing inside a file can make
+# FFmpeg open another file or a URL (the file itself is read through a Python file object).
+NO_PROTOCOLS = "none"
+_REFERENCE_HINT = ("a local file is read only as itself (memvit does not open what a file names); for a stream, "
+                   "pass its URL itself (http://..., rtsp://...) to --video; to use the files it lists, join "
+                   "them into one video first (e.g. ffmpeg -i LIST -c copy one.mp4)")
+
+
+def _names_other_files(path: str) -> str | None:
+    """What a file is when it is a list of other files or URLs (from its first bytes), else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"#EXTM3U"):
+        return "an HLS playlist (.m3u8)"
+    if text.startswith(b"ffconcat"):
+        return "an FFmpeg concat list"
+    if b"<MPD" in text[:1024]:
+        return "a DASH manifest"
+    if text.startswith(b"v=0"):
+        return "an SDP session description"
+    return None
+
+
+def open_local(path: str, options: dict[str, str] | None = None, timeout: float | None = None) -> tuple[Any, Any]:
+    """Open a local video file as itself only: ``(container, file object)``; close both when done.
+
+    FFmpeg reads the file through a Python file object with a protocol whitelist that names no
+    protocol, so a crafted input (an HLS playlist or a concat list, whatever its name) cannot make
+    it open other local files or contact a URL; such a file is a :class:`VideoError` naming it.
+    Metadata that is not UTF-8 is decoded with replacement characters instead of failing.
+    """
+    import av
+
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise VideoError(f"{path} is a folder, not a video file")
+    try:
+        handle = open(path, "rb")  # closed by the caller, or below on failure
+    except OSError as error:
+        raise VideoError(f"cannot open {path}: {error.strerror or error}") from None
+    try:
+        container = av.open(handle, options=options or {}, timeout=timeout, metadata_errors="replace",
+                            container_options={"protocol_whitelist": NO_PROTOCOLS})
+    except (av.FFmpegError, OSError, ValueError) as error:
+        handle.close()
+        kind = _names_other_files(path)
+        if kind is not None:
+            raise VideoError(f"{path} is {kind}, not a video: it names other files or URLs to read",
+                             _REFERENCE_HINT) from None
+        raise VideoError(f"cannot open {path}: {error} (missing, unreadable, truncated or not a video?)") from None
+    if container.format.name in REFERENCING_FORMATS:
+        container.close()
+        handle.close()
+        raise VideoError(f"{path} is a {container.format.name} file, not a video: it names other files or URLs "
+                         "to read", _REFERENCE_HINT)
+    try:
+        return _has_video(container, path), handle
+    except VideoError:
+        handle.close()
+        raise
+
+
+@contextlib.contextmanager
+def local_container(path: str) -> Iterator[Any]:
+    """:func:`open_local` as a context manager: the PyAV container, closed (with its file) on exit."""
+    container, handle = open_local(path)
+    try:
+        yield container
+    finally:
+        container.close()
+        handle.close()
 
 
 def _info(container: Any, source: str, live: bool) -> VideoInfo:
@@ -151,16 +238,16 @@ class _FrameClock:
 class FileReader:
     """Decode a video file in presentation order; times count from the container's start.
 
-    Opening errors raise :class:`VideoError`. A decoding error part-way (a truncated or corrupt
-    file) ends the iteration and is kept in :attr:`error`, so the frames before it are used.
+    Opening errors raise :class:`VideoError` (the file is opened as itself only: :func:`open_local`).
+    A decoding error part-way (a truncated or corrupt file) ends the iteration and is kept in
+    :attr:`error`, naming the file, so the frames before it are used.
     """
 
     live = False
 
     def __init__(self, path: str) -> None:
-        if not os.path.exists(path):
-            raise VideoError(f"{path}: no such file")
-        self.container = _open(path, None, None, None)
+        self.path = path
+        self.container, self._handle = open_local(path)
         self.info = _info(self.container, path, live=False)
         stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -182,8 +269,9 @@ class FileReader:
                     continue
                 self.frames_read += 1
                 yield [Frame(stamp, _to_rgb(frame))]
-        except (av.FFmpegError, OSError) as error:
-            self.error = f"decoding stopped after {self.frames_read} frames (truncated or corrupt?): {error}"
+        except (av.FFmpegError, OSError, ValueError) as error:  # ValueError: e.g. undecodable text, odd pixels
+            self.error = (f"{self.path}: decoding stopped after {self.frames_read} frames (truncated or corrupt?): "
+                          f"{type(error).__name__}: {error}")
 
     def shortfall(self) -> str | None:
         """A note when decoding ended well before the duration the container declares (truncated?)."""
@@ -193,10 +281,11 @@ class FileReader:
         interval = 1 / float(self.info.rate) if self.info.rate else 1 / 30
         if last + 2.5 * interval >= declared:
             return None
-        return f"the frames end at {last:.2f} s but the video declares {declared:.2f} s (truncated?)"
+        return f"{self.path}: the frames end at {last:.2f} s but the video declares {declared:.2f} s (truncated?)"
 
     def close(self) -> None:
         self.container.close()
+        self._handle.close()
 
 
 class LiveReader:
@@ -211,9 +300,13 @@ class LiveReader:
 
     def __init__(self, spec: str, *, buffer_seconds: float = 8.0, timeout: float = 10.0,
                  options: dict[str, str] | None = None) -> None:
-        url, fmt = camera_input(spec) if spec.isdigit() else (spec, None)
         self.spec, self.timeout = spec, timeout
-        self.container = _open(url, fmt, {**LIVE_OPTIONS, **(options or {})}, timeout)
+        self._handle = None
+        if is_live_spec(spec):  # a camera or a URL: FFmpeg's protocols
+            url, fmt = camera_input(spec) if spec.isdigit() else (spec, None)
+            self.container = _open(url, fmt, {**LIVE_OPTIONS, **(options or {})}, timeout)
+        else:  # a local path read live (a FIFO): as itself only, as files are
+            self.container, self._handle = open_local(spec, {**LIVE_OPTIONS, **(options or {})}, timeout)
         self.info = _info(self.container, spec, live=True)
         rate = float(self.info.rate) if self.info.rate else 30.0
         self.clock = _FrameClock(None, 1 / rate)
@@ -276,6 +369,8 @@ class LiveReader:
         self._thread.join(timeout=5.0)
         if not self._thread.is_alive():
             self.container.close()
+            if self._handle is not None:
+                self._handle.close()
 
 
 def open_reader(spec: str, *, live: bool | None = None, **live_options: Any) -> FileReader | LiveReader:
@@ -366,7 +461,7 @@ class AnnotatedVideoWriter:
         self.path = path
         self.rate = Fraction(rate) if rate else Fraction(30)
         self.time_base = Fraction(1, 90_000)
-        self.container = av.open(path, "w", format="mp4",
+        self.container = av.open(path, "w", format="mp4",  # streamed: a fragmented MP4, playable as it grows
                                  options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
                                           "flush_packets": "1"})
         gop = max(1, round(float(self.rate)))
@@ -407,9 +502,7 @@ class AnnotatedVideoWriter:
 
 def probe_frames(path: str) -> tuple[int, int, int, Fraction | None]:
     """(decoded frame count, width, height, average rate) of a video: what the tests check."""
-    import av
-
-    with av.open(path) as container:
+    with local_container(path) as container:
         stream = container.streams.video[0]
         count = sum(1 for _ in container.decode(stream))
         return count, stream.codec_context.width, stream.codec_context.height, stream.average_rate

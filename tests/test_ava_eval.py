@@ -4,8 +4,7 @@
 The expected APs are worked out in the comments (VOC all-point AP: precision made
 non-increasing from the right, summed over the recall steps). The random-data tests compare
 against ``oracle_map`` below, a plain-Python loop written from the rules, sharing no code with
-the package. Parity with the official ActivityNet/TF code itself was checked outside the test
-suite (that code is not vendored here).
+the package. Parity with the official scorer code itself: tests/test_ava_eval_official.py.
 """
 
 from __future__ import annotations

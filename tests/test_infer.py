@@ -4,6 +4,7 @@ decode, streamed scores equal to the model on independently cut clips, bad input
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -17,10 +18,14 @@ import pytest
 import torch
 from media import (
     LABEL_MAP,
+    RecordingServer,
     clip_frames,
+    crafted_references,
     decode,
+    latin1_metadata_video,
     moving_shapes,
     normalise,
+    real_clips,
     solo_run,
     tiny_model,
     write_config,
@@ -75,10 +80,10 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def expected_scores(cfg, video, keyframes, boxes_at, seed=0):
+def expected_scores(cfg, video, keyframes, boxes_at, seed=0, tolerance=1e-4):
     """The oracle: clips cut from the decoded frames by AVA's rule, run through the model alone."""
     times, frames = decode(video)
-    clips = [normalise(clip_frames(times, frames, t, 8, 4), 64) for t in keyframes]
+    clips = [normalise(clip_frames(times, frames, t, 8, 4, tolerance), 64) for t in keyframes]
     return solo_run(tiny_model(cfg, seed), clips, [boxes_at(t) for t in keyframes])
 
 
@@ -172,7 +177,7 @@ def test_truncated_video_keeps_what_was_decoded(setup, tmp_path, gen, capsys):
     assert "stopped early: " in err and "truncated" in err
     summary = json.loads((out / "summary.json").read_text())
     decoded = summary["frames_read"]
-    assert 0 < decoded < 150 and summary["clips"] >= 1 and summary["error"]
+    assert 0 < decoded < 150 and summary["clips"] >= 1 and summary["error"].startswith(f"{video}: ")
     assert probe_frames(str(out / "annotated.mp4"))[0] == decoded  # every decoded frame, annotated
     assert len(read_boxes_csv(out / "predictions.csv")) == summary["clips"] * 7
 
@@ -243,6 +248,115 @@ def test_annotated_writer_keeps_odd_sizes(tmp_path, gen):
 def test_label_names_default_to_every_class():
     names, ids = label_names(None, 7)
     assert names == {} and ids == list(range(1, 8))
+
+
+# ------------------------------------------------------------------------------ real-world files
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_metadata_that_is_not_utf8(setup, tmp_path, suffix, gen):
+    """A title in Latin-1 (old tools, cameras): PyAV's strict UTF-8 once killed the run with a traceback."""
+    root, cfg = setup
+    times = [i / 30 for i in range(45)]
+    video = tmp_path / f"latin1{suffix}"
+    latin1_metadata_video(video, moving_shapes(times, SIZE, seed=seed_of(gen)), times)
+    with pytest.raises(UnicodeDecodeError):  # the file really carries metadata that is not UTF-8
+        av.open(str(video)).close()
+    out = tmp_path / "out"
+    assert run_cli(cfg, video, out, "--interval", "0.5", "--no-timeline") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["frames_read"], summary["clips"], summary["error"]) == (45, 3, None)
+    assert probe_frames(str(out / "annotated.mp4"))[0] == 45
+
+
+def test_max_seconds_stops_where_asked(setup, tmp_path, gen, capsys):
+    """--max-seconds on a longer, intact file is success (exit 0), not a 'truncated' file."""
+    root, cfg = setup
+    times = [i / 30 for i in range(150)]
+    video = tmp_path / "long.mp4"
+    write_video(video, moving_shapes(times, SIZE, seed=seed_of(gen)), times)
+    out = tmp_path / "out"
+    assert run_cli(cfg, video, out, "--max-seconds", 1.5, "--interval", 0.5, "--no-timeline") == 0
+    captured = capsys.readouterr()
+    assert "stopped at 1.5 s of video as asked (--max-seconds 1.5)" in captured.out + captured.err
+    assert "truncated" not in captured.out + captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["error"] is None and summary["stopped"].startswith("stopped at 1.5 s")
+    assert [r["time"] for r in read_jsonl(out / "predictions.jsonl")] == [0, 0.5, 1, 1.5]
+    assert summary["frames_read"] < 150  # it stopped reading, too
+
+
+@pytest.mark.parametrize("case", ["hls-local.m3u8", "hls-url.m3u8", "hls-local-named.mp4", "concat-local-named.mp4",
+                                  "concat-url-named.mkv", "concat-absolute.webm"])
+def test_a_local_file_is_read_as_itself_only(setup, tmp_path, case, capsys):
+    """Playlists and concat lists (whatever their names) may not make FFmpeg read the files they name
+    or contact the URLs they name: refused, naming the file; the test server sees no request."""
+    root, cfg = setup
+    with RecordingServer() as server:
+        files = crafted_references(tmp_path, server.url)
+        if case in ("hls-local.m3u8", "concat-local-named.mp4"):  # the threat is real: FFmpeg alone reads them
+            with av.open(str(files[case])) as container:
+                assert sum(1 for _ in container.decode(video=0)) == 45
+        code = run_cli(cfg, files[case], tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"error: {files[case]} is ") and "names other files or URLs to read" in err
+    assert "read only as itself" in err
+    assert server.requests == []
+    assert not (tmp_path / "out" / "predictions.csv").exists()
+
+
+def test_a_url_the_user_names_is_read(setup, tmp_path):
+    """The other side of the rule: a URL given as --video is opened with FFmpeg's protocols."""
+    root, cfg = setup
+    times = [i / 30 for i in range(45)]
+    write_video(tmp_path / "v.ts", moving_shapes(times, SIZE, seed=3), times, fmt="mpegts")
+    with RecordingServer((tmp_path / "v.ts").read_bytes()) as server:
+        code = run_cli(cfg, f"{server.url}/v.ts", tmp_path / "out", "--no-video", "--no-timeline")
+    assert code == 0 and server.requests
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["frames_read"] == 45
+
+
+def test_odd_file_names_round_trip(setup, tmp_path):
+    """A video id from a file name with commas, quotes and a newline survives the CSV (read back by the
+    csv module and by --boxes-style readers) and the JSON outputs."""
+    root, cfg = setup
+    name = 'take 1, "best" \'cut\'\nfinal;x'
+    times = [i / 30 for i in range(60)]
+    video = tmp_path / f"{name}.mp4"
+    write_video(video, moving_shapes(times, SIZE, seed=4), times)
+    with open(tmp_path / "boxes.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([[name, f"{sec:04d}", 0.1, 0.2, 0.6, 0.9, "", 0.95] for sec in (0, 1)])
+    out = tmp_path / "out"
+    assert run_cli(cfg, video, out, "--boxes", tmp_path / "boxes.csv", "--no-video", "--no-timeline") == 0
+    rows = read_boxes_csv(out / "predictions.csv")
+    assert len(rows) == 2 * 7 and {r.video for r in rows} == {name}
+    with open(out / "predictions.csv", newline="", encoding="utf-8") as f:
+        assert {tuple(row[:2]) for row in csv.reader(f)} == {(name, "0000"), (name, "0001")}
+    assert [r["video"] for r in read_jsonl(out / "predictions.jsonl")] == [name, name]
+    assert json.loads((out / "summary.json").read_text())["video_id"] == name
+
+
+@pytest.mark.parametrize("clip", real_clips())
+def test_real_clips(setup, tmp_path, clip):
+    """Third-party clips (tests/data/README.md): another encoder, an audio track, 25 or 29.97 fps; the
+    scores equal the oracle's clips cut from independently decoded frames."""
+    root, cfg = setup
+    times, frames = decode(clip)
+    out = tmp_path / "out"
+    assert run_cli(cfg, clip, out, "--interval", "0.5", "--no-timeline") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["frames_read"], summary["error"]) == (len(times), None)
+    records = read_jsonl(out / "predictions.jsonl")
+    keyframes = [r["time"] for r in records]
+    assert keyframes == [k / 2 for k in range(int(times[-1] * 2) + 1)]
+    with av.open(str(clip)) as container:  # the rule's tolerance: one tick of the stream's time base
+        tick = float(container.streams.video[0].time_base)
+    want = expected_scores(cfg, clip, keyframes, lambda t: [[0, 0, 1, 1]], tolerance=tick)
+    for record, expected in zip(records, want):
+        scores = {x["id"]: x["score"] for x in record["detections"][0]["labels"]}
+        ids = sorted(scores)
+        np.testing.assert_allclose([scores[i] for i in ids], expected[0][[i - 1 for i in ids]], atol=3e-6)
+    height, width = frames[0].shape[:2]
+    assert probe_frames(str(out / "annotated.mp4"))[:3] == (len(times), width, height)
 
 
 # ------------------------------------------------------------------------------ live sources

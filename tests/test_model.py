@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import memvit
-from memvit.config import build_model, load_config, model_kwargs
+from memvit.config import ConfigError, build_model, load_config, model_kwargs
 from memvit.models import (
     MEMVIT_16_16X4,
     MemorySnapshot,
@@ -463,7 +463,7 @@ def test_config_overrides_and_errors():
         load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MEMVIT.NO_SUCH_KEY", "1"])
     with pytest.raises(ValueError, match="KEY VALUE pairs"):
         load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MEMVIT.SAMPLER"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_config(str(CONFIG_DIR / "missing.yaml"))
     with pytest.raises(ValueError, match="USE_ABS_POS"):
         model_kwargs(load_config(str(CONFIG_DIR / "ava_16.yaml"), ["MVIT.USE_ABS_POS", "True"]))

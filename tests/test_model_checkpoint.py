@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import os
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from test_model import reference_layout  # the key table of the reference's mode
 
 from memvit.checkpoint import (
     CheckpointError,
+    DamagedCheckpointError,
+    UnsafeCheckpointError,
     load_model_state,
     load_pretrained,
     read_checkpoint,
@@ -70,6 +73,37 @@ def test_weights_only_refuses_unknown_objects_unless_allow_listed(tmp_path):
     checkpoint = read_checkpoint(path, safe_globals=[Opaque])
     assert checkpoint["extra"].value == 3
     assert load_model_state(model, path, safe_globals=[Opaque]).ok
+
+
+class _RunsCommand:
+    """Unpickles into a call of os.system: what a malicious checkpoint holds."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+class _Custom:
+    def __init__(self):
+        self.value = 7
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_checkpoint_holding_code_is_refused_as_code_naming_the_global(tmp_path, legacy):
+    """A whole file whose pickle references os.system (blocked) or a custom class (not allowed) is
+    refused naming that global, never reported as truncated or damaged."""
+    state = create_memvit(**SMALL, head="kinetics", num_classes=5).state_dict()
+    for name, payload, expected in (("code.pyth", _RunsCommand(), f"{os.system.__module__}.system"),
+                                    ("custom.pyth", _Custom(), f"{__name__}._Custom")):
+        path = tmp_path / name
+        torch.save({"model_state": state, "extra": payload}, path, _use_new_zipfile_serialization=not legacy)
+        with pytest.raises(UnsafeCheckpointError) as info:
+            read_checkpoint(path)
+        message = str(info.value)
+        assert expected in message and str(path) in message and "nothing was run" in message
+        assert "truncated" not in message and "damaged" not in message
+        assert not isinstance(info.value, DamagedCheckpointError)
+    assert "holds code" in str(pytest.raises(CheckpointError, read_checkpoint, tmp_path / "code.pyth").value)
+    assert read_checkpoint(tmp_path / "custom.pyth", safe_globals=[_Custom])["extra"].value == 7
 
 
 def test_damaged_files_raise_checkpoint_error_naming_the_file(tmp_path):

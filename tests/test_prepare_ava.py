@@ -8,6 +8,7 @@ the times we chose, not from anything the tool reports.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -21,8 +22,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from media import LATIN1_TITLE, PLACEHOLDER, RecordingServer, crafted_references, decode, on_screen, real_clips
 
 from memvit.data import prepare_ava as pa
+from memvit.data.ava_files import read_frame_list
 from memvit.data.prepare_ava import ExtractionParams, prepare_ava, select_frames
 
 W, H = 64, 48
@@ -55,9 +58,12 @@ def read_index(path: Path) -> int:
     return k
 
 
-def write_video(path: Path, times: list[Fraction], time_base: Fraction, options: dict[str, str] | None = None) -> None:
+def write_video(path: Path, times: list[Fraction], time_base: Fraction, options: dict[str, str] | None = None,
+                title: str | None = None) -> None:
     """H.264 video whose frame k has presentation time times[k] (rounded by the container's own time base)."""
     with av.open(str(path), "w") as out:
+        if title is not None:
+            out.metadata["title"] = title
         stream = out.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.codec_context.time_base = time_base
@@ -223,7 +229,8 @@ def test_video_shorter_than_start_and_corrupt_file_fail_without_stopping_others(
     (src / "junk.mp4").write_bytes(random.Random(0).randbytes(5000))
     summary = run(src, tmp_path / "out", params=ExtractionParams(start=1, duration=2, fps=30))
     assert {r.video_id: r.status for r in summary.results} == {"vid25": "done", "junk": "failed"}
-    assert "InvalidDataError" in summary.failed["junk"]
+    assert summary.failed["junk"].startswith(f"cannot open {src / 'junk.mp4'}: ") and "Invalid data" in \
+        summary.failed["junk"]
     assert not (tmp_path / "out" / "frames" / "junk").exists()
     assert not (tmp_path / "out" / "frames" / ".partial").exists()
 
@@ -363,7 +370,7 @@ def test_cli_exit_code_and_summary(videos, tmp_path, workers):
     assert proc.returncode == 1, proc.stderr
     assert "done: 2 videos (20 frames" in proc.stdout
     assert "skipped (already complete): 0" in proc.stdout
-    assert "failed: 2\n" in proc.stdout and "  junk: InvalidDataError" in proc.stdout
+    assert "failed: 2\n" in proc.stdout and f"  junk: cannot open {src / 'junk.webm'}: " in proc.stdout
     assert "  nothere: no video file in" in proc.stdout
     assert "junk: failed" in proc.stderr
     assert sorted(p.name for p in (out / "frames").iterdir() if not p.name.startswith(".")) == ["-vid30", "vid25"]
@@ -399,3 +406,91 @@ def test_cli_rejects_bad_arguments(videos, tmp_path, capsys, args, message):
         pa.main(["--videos", str(videos), "--out", str(tmp_path / "out"), *args])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- real-world files
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_metadata_that_is_not_utf8(tmp_path, suffix):
+    """A Latin-1 title (old tools) once failed the video with PyAV's UnicodeDecodeError."""
+    src = tmp_path / "src"
+    src.mkdir()
+    video = src / f"latin1{suffix}"
+    write_video(video, cfr(25, 3), Fraction(1, 25), title=PLACEHOLDER.decode())
+    video.write_bytes(video.read_bytes().replace(PLACEHOLDER, LATIN1_TITLE))  # same length: sizes stay right
+    with pytest.raises(UnicodeDecodeError):  # the file really carries metadata that is not UTF-8
+        av.open(str(video)).close()
+    summary = run(src, tmp_path / "out")
+    assert [(r.video_id, r.status, r.frames) for r in summary.results] == [("latin1", "done", 60)]
+    assert shown(tmp_path / "out" / "frames" / "latin1", "latin1") == expected_indices(cfr(25, 3), Fraction(1),
+                                                                                        Fraction(30), 60)
+
+
+def test_a_local_file_is_read_as_itself_only(tmp_path):
+    """Playlists and concat lists named like videos may not make FFmpeg read the files they name or
+    contact the URLs they name: each fails naming the file, the others go on; no request reaches the server."""
+    with RecordingServer() as server:
+        files = crafted_references(tmp_path, server.url)
+        crafted = {name: path for name, path in files.items() if path.suffix in pa.VIDEO_EXTENSIONS}
+        assert len(crafted) == 4
+        with av.open(str(files["concat-local-named.mp4"])) as container:  # FFmpeg alone reads what it names
+            assert sum(1 for _ in container.decode(video=0)) == 45
+        summary = run(tmp_path, tmp_path / "out", params=ExtractionParams(start=0, duration=1, fps=30))
+    assert server.requests == []
+    status = {r.video_id: r.status for r in summary.results}
+    assert status == {"target": "done", **{Path(name).stem: "failed" for name in crafted}}
+    for name, path in crafted.items():
+        reason = summary.failed[Path(name).stem]
+        assert reason.startswith(f"{path} is ") and "names other files or URLs to read" in reason, reason
+        assert not (tmp_path / "out" / "frames" / Path(name).stem).exists()
+
+
+def test_video_ids_with_commas_and_quotes_round_trip(videos, tmp_path):
+    """Ids from file names with commas and quotes reach the frame lists (read back as PySlowFast reads them)
+    and the markers intact, and a quoted id in an annotation CSV is one id; an id with a newline fails on
+    one summary line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    odd = ['a,b"c"', "it's,fine"]
+    for name in odd:
+        (src / f"{name}.mp4").symlink_to(videos / "vid25.mp4")
+    (src / "new\nline.mp4").symlink_to(videos / "vid25.mp4")
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    with open(ann / "ava_val_v2.2.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow([odd[0], "0902", 0.1, 0.2, 0.3, 0.4, 12, 0])
+    (ann / "ava_train_v2.2.csv").write_text("")
+    summary = run(src, tmp_path / "out", annotations_dir=ann, params=ExtractionParams(start=1, duration=1, fps=30))
+    assert {r.video_id: r.status for r in summary.results} == {**dict.fromkeys(odd, "done"), "new\nline": "failed"}
+    assert "  'new\\nline': video id contains whitespace" in summary.format()
+    lists = tmp_path / "out" / "frame_lists"
+    assert list(read_frame_list(lists / "val.csv")) == [odd[0]]
+    assert list(read_frame_list(lists / "test.csv")) == [odd[1]]
+    for name in odd:
+        assert read_frame_list(lists / ("val.csv" if name == odd[0] else "test.csv"))[name][0] == \
+            f"{name}/{name}_000001.jpg"
+        marker = json.loads((tmp_path / "out" / "frames" / ".complete" / f"{name}.json").read_text())
+        assert (marker["video_id"], marker["source"], marker["frames"]) == (name, f"{name}.mp4", 30)
+
+
+@pytest.mark.parametrize("clip", real_clips())
+def test_real_clips(tmp_path, clip):
+    """Third-party clips (tests/data/README.md): each output frame is the frame an independent decode
+    shows at that instant (one tick of the stream's time base of tolerance, the documented rule)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / clip.name).symlink_to(clip)
+    times, frames = decode(clip)
+    with av.open(str(clip)) as container:
+        tick = float(container.streams.video[0].time_base)
+    duration = Fraction(3, 2) if len(times) < 60 else Fraction(3)
+    summary = run(src, tmp_path / "out", params=ExtractionParams(start=0, duration=duration, fps=30))
+    count = int(duration * 30)
+    assert [(r.status, r.frames) for r in summary.results] == [("done", count)]
+    folder = tmp_path / "out" / "frames" / clip.stem
+    for i in range(count):
+        got = cv2.cvtColor(cv2.imread(str(folder / pa.frame_name(clip.stem, i))), cv2.COLOR_BGR2RGB)
+        want = frames[on_screen(times, i / 30, tick)]
+        assert got.shape == want.shape
+        assert np.abs(got.astype(np.float32) - want).mean() < 3.0, i

@@ -110,7 +110,8 @@ def test_layout(root):
     for name in files:
         assert (root / name).is_file(), name
     assert sorted(p.name for p in root.iterdir()) == sorted(["frames", "frame_lists", "annotations", "README.txt",
-                                                             "meta.json"])
+                                                             "meta.json", "manifest.json"])
+    assert not list(root.parent.glob(f".{root.name}.*"))  # no temporary folder left beside it
     assert "NOT real AVA" in (root / "README.txt").read_text()
 
 
@@ -431,7 +432,7 @@ def test_refuses_foreign_or_different_sets_and_repairs_partial_ones(root, tmp_pa
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "mine.txt").write_text("keep")
-    with pytest.raises(FileExistsError, match="did not write"):
+    with pytest.raises(FileExistsError, match="not written by"):
         synthetic.generate(foreign, **ARGS, overwrite=True)
     assert [p.name for p in foreign.iterdir()] == ["mine.txt"]
 

@@ -63,7 +63,7 @@ def test_no_weight_decay_where_the_reference_has_none():
         expected_no_decay = param.ndim <= 1 or name.endswith(".bias")  # biases, LayerNorms
         assert (id(param) in no_decay) == expected_no_decay, name
     assert id(model.cls_token) in decay and id(model.blocks[0].attn.rel_pos_h) in decay  # ZERO_DECAY_POS_CLS False
-    cfg.MVIT.ZERO_DECAY_POS_CLS = True
+    cfg.MVIT.ZERO_DECAY_POS_CLS = cfg.MVIT.ZERO_DECAY_POS_CLS_EXEMPT = True  # the intent (ours; the reference: none)
     _, no_decay = (set(map(id, g["params"])) for g in parameter_groups(model, cfg))
     assert id(model.cls_token) in no_decay and id(model.blocks[0].attn.rel_pos_h) in no_decay
 
@@ -176,12 +176,15 @@ def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):
     assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, first)]) == 0
     last = out / "checkpoints" / "checkpoint_last.pyth"
     os.unlink(last)  # it is a hard link to the epoch file; a damaged copy replaces it
-    last.write_bytes((out / "checkpoints" / "checkpoint_epoch_00001.pyth").read_bytes()[:1000])
+    damaged = (out / "checkpoints" / "checkpoint_epoch_00001.pyth").read_bytes()[:1000]
+    last.write_bytes(damaged)
     second = {"SOLVER.MAX_EPOCH": 2, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
     with caplog.at_level(logging.WARNING, logger="memvit.train"):
         assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, second)]) == 0
     assert any("skipping checkpoint" in r.getMessage() and "truncated" in r.getMessage() for r in caplog.records)
     assert read_checkpoint(last)["train_state"]["progress"]["epoch"] == 2
+    # The damaged file was not overwritten: it is kept aside, as it was.
+    assert (out / "checkpoints" / "checkpoint_last.pyth.damaged").read_bytes() == damaged
 
 
 def test_non_finite_loss_stops_naming_the_iteration(tiny_data, tmp_path, caplog):

@@ -6,7 +6,8 @@ Built from PyTorchVideo's parts (``FrameVideo`` for frame folders, the box-aware
 than PyTorchVideo 0.1.5 gives:
 
 * keyframes come from the box files as PySlowFast reads them (ground truth plus detector boxes
-  above ``AVA.DETECTION_SCORE_THRESH``, merged per box; seconds 902-1798), not from
+  above ``AVA.DETECTION_SCORE_THRESH``, rows of one box merged by their coordinate text, as
+  PySlowFast, or by value with ``AVA.MERGE_BOXES_BY_VALUE``; seconds 902-1798), not from
   PyTorchVideo's ``Ava``, which ignores detector boxes and score thresholds;
 * frames are addressed through the frame lists, not by listing folders (a stray file in a
   frame folder shifts every frame silently in PyTorchVideo), and clips at a video's ends are
@@ -43,6 +44,7 @@ from pytorchvideo.data.frame_video import FrameVideo
 from pytorchvideo.transforms import functional as PTVF
 from torch import Tensor
 
+from ..cli import UserError
 from .ava_files import AvaFormatError, BoxRow, read_boxes_csv, read_frame_list
 from .streams import StreamKey
 
@@ -100,17 +102,20 @@ class LoadReport:
 
 
 def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str, list[str]], *,
-                   score_threshold: float, num_classes: int, split: str = "") -> list[Keyframe]:
+                   score_threshold: float, num_classes: int, split: str = "",
+                   merge_by_value: bool = False) -> list[Keyframe]:
     """Keyframes of a split from its box files, as PySlowFast reads them.
 
     ``box_files``: ``(path, is_ground_truth)``. Ground-truth rows are all kept; detector rows
     only with a score (column 8) ``>= score_threshold``. Rows of one keyframe with the same box
-    are one box carrying every label. Videos keep their frame-list order, seconds ascend; only
+    are one box carrying every label; "the same box" is PySlowFast's rule, the same coordinate
+    text (``0.1`` and ``0.100`` are two boxes), or with ``merge_by_value`` (ours) the same
+    values. Videos keep their frame-list order, seconds ascend; only
     seconds 902-1798 of videos in ``frame_lists`` whose keyframe frame exists are kept (the
     skips are logged). An action id outside ``1..num_classes`` is an error naming the line.
     """
     report = LoadReport()
-    merged: dict[tuple[str, int], dict[tuple[float, ...], list[int]]] = {}
+    merged: dict[tuple[str, int], dict[Any, tuple[tuple[float, ...], list[int]]]] = {}
     for path, is_gt in box_files:
         rows = read_boxes_csv(path) if is_gt else _detector_rows(path, score_threshold)
         for row in rows:
@@ -123,7 +128,8 @@ def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str,
             if row.action is not None and not 1 <= row.action <= num_classes:
                 raise AvaFormatError(path, row.line, f"action id {row.action} is outside 1..{num_classes} "
                                      "(MODEL.NUM_CLASSES)")
-            labels = merged.setdefault((row.video, row.sec), {}).setdefault(tuple(row.box), [])
+            same = tuple(row.box) if merge_by_value or row.box_text is None else row.box_text
+            _, labels = merged.setdefault((row.video, row.sec), {}).setdefault(same, (tuple(row.box), []))
             if row.action is not None:
                 labels.append(row.action)
     order = {video: i for i, video in enumerate(frame_lists)}
@@ -132,8 +138,8 @@ def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str,
         if sec_to_frame(sec) >= len(frame_lists[video]):
             report.keyframes_outside_video.append((video, sec))
             continue
-        keyframes.append(Keyframe(video, sec, np.array(list(boxes), dtype=np.float32).reshape(-1, 4),
-                                  tuple(tuple(dict.fromkeys(labels)) for labels in boxes.values())))
+        keyframes.append(Keyframe(video, sec, np.array([b for b, _ in boxes.values()], dtype=np.float32).reshape(-1, 4),
+                                  tuple(tuple(dict.fromkeys(labels)) for _, labels in boxes.values())))
     report.log(split)
     return keyframes
 
@@ -195,8 +201,10 @@ class AvaTransform:
     ``train``: short side to a size drawn inverse-uniformly in ``jitter_scales``, random
     ``crop_size`` crop, horizontal flip (p 0.5), colour jitter and PCA lighting;
     ``val``: short side to ``crop_size``, centre crop; ``test``: short side to ``crop_size``, no
-    crop (the full frame, as the reference tests). Then ``/255``, mean/std, optional BGR. The
-    random draws come from the generator passed in (one per video and epoch).
+    crop (the full frame, as the reference tests); ``force_flip`` (``AVA.TEST_FORCE_FLIP``):
+    val and test clips and their boxes flipped horizontally. Then ``/255``, mean/std (``mean``
+    and ``std`` per RGB channel: :func:`rgb_mean_std` reads them from a config), optional BGR.
+    The random draws come from the generator passed in (one per video and epoch).
     """
 
     mode: str = "train"
@@ -212,6 +220,7 @@ class AvaTransform:
     std: tuple[float, ...] = (0.225, 0.225, 0.225)
     bgr: bool = False
     backend: str = "cv2"  # AVA.IMG_PROC_BACKEND: "cv2" or "pytorch" resizing
+    force_flip: bool = False  # AVA.TEST_FORCE_FLIP: val/test clips flipped
 
     def __post_init__(self) -> None:
         if self.mode not in ("train", "val", "test"):
@@ -239,6 +248,8 @@ class AvaTransform:
                 clip, pixel = PTVF.horizontal_flip_with_boxes(1.0, clip, pixel)
         elif self.mode == "val":
             clip, pixel = PTVF.uniform_crop_with_boxes(clip, self.crop_size, 1, pixel)
+        if self.mode != "train" and self.force_flip:  # the reference's x -> W - 1 - x on the boxes
+            clip, pixel = PTVF.horizontal_flip_with_boxes(1.0, clip, pixel)
         pixel = PTVF.clip_boxes_to_image(pixel, clip.shape[2], clip.shape[3])
         clip = clip / 255.0
         if self.mode == "train" and self.color_augmentation:
@@ -426,6 +437,17 @@ def ava_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- from a config
+DATA_HINT = ("AVA: python -m memvit.data.prepare_ava --videos VIDEOS --out data/ava (docs/training.md, "
+             "section 1, Data); or try the synthetic quick start: bash scripts/demo.sh")
+
+
+class MissingDataError(UserError, FileNotFoundError):
+    """A data file or folder a config names is not there: says which key names it and what writes it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, DATA_HINT)
+
+
 def read_frame_lists(frame_list_dir: str, names: Sequence[str], frame_dir: str) -> dict[str, list[str]]:
     """Video -> frame paths of the listed frame-list files; checks every video's first and last
     frame exist (a frame list naming a folder that is not there is an error naming both)."""
@@ -433,25 +455,41 @@ def read_frame_lists(frame_list_dir: str, names: Sequence[str], frame_dir: str) 
     for name in names:
         path = os.path.join(frame_list_dir, name)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"AVA frame list not found: {path} (AVA.FRAME_LIST_DIR / AVA.*_LISTS)")
+            missing = frame_list_dir if not os.path.isdir(frame_list_dir) else path
+            raise MissingDataError(f"no AVA data: {missing} does not exist "
+                                   "(AVA.FRAME_LIST_DIR / AVA.TRAIN_LISTS, AVA.TEST_LISTS)")
         for video, paths in read_frame_list(path).items():
             frame_lists[video] = paths
             for frame in (paths[0], paths[-1]):
                 if not os.path.isfile(os.path.join(frame_dir, frame)):
-                    raise FileNotFoundError(f"{path} lists video {video} but {os.path.join(frame_dir, frame)} does "
-                                            "not exist (AVA.FRAME_DIR; run python -m memvit.data.prepare_ava?)")
+                    raise MissingDataError(f"{path} lists video {video} but {os.path.join(frame_dir, frame)} does "
+                                           "not exist (AVA.FRAME_DIR)")
     return frame_lists
+
+
+def rgb_mean_std(cfg: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``DATA.MEAN`` and ``DATA.STD`` per RGB channel. The reference's AVA loader decodes with
+    OpenCV (BGR) and normalises before its BGR->RGB swap, so its ``DATA.MEAN[0]`` is the blue
+    channel's, though documented as red's: ``AVA.MEAN_STD_ORDER "bgr"`` (default) does as it
+    does, ``"rgb"`` (ours) as documented. Equal values per channel (every released config) are
+    the same either way."""
+    mean, std = tuple(float(m) for m in cfg.DATA.MEAN), tuple(float(s) for s in cfg.DATA.STD)
+    order = cfg.AVA.MEAN_STD_ORDER
+    if order not in ("bgr", "rgb"):
+        raise ValueError(f"AVA.MEAN_STD_ORDER must be 'bgr' or 'rgb'; got {order!r}")
+    return (mean[::-1], std[::-1]) if order == "bgr" else (mean, std)
 
 
 def transform_from_config(cfg: Any, split: str) -> AvaTransform:
     """The pre-processing of ``split`` (``"train"``, ``"val"``, ``"test"``) a config describes."""
     ava, data = cfg.AVA, cfg.DATA
+    mean, std = rgb_mean_std(cfg)
     return AvaTransform(
         mode=split, crop_size=data.TRAIN_CROP_SIZE if split == "train" else data.TEST_CROP_SIZE,
         jitter_scales=tuple(data.TRAIN_JITTER_SCALES), random_flip=data.RANDOM_FLIP,
         color_augmentation=ava.TRAIN_USE_COLOR_AUGMENTATION, pca_jitter_only=ava.TRAIN_PCA_JITTER_ONLY,
         pca_eigval=tuple(data.TRAIN_PCA_EIGVAL), pca_eigvec=tuple(tuple(v) for v in data.TRAIN_PCA_EIGVEC),
-        mean=tuple(data.MEAN), std=tuple(data.STD), bgr=ava.BGR, backend=ava.IMG_PROC_BACKEND)
+        mean=mean, std=std, bgr=ava.BGR, backend=ava.IMG_PROC_BACKEND, force_flip=ava.TEST_FORCE_FLIP)
 
 
 def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
@@ -469,11 +507,14 @@ def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
         box_files = [(os.path.join(ava.ANNOTATION_DIR, f), False) for f in ava.TEST_PREDICT_BOX_LISTS]
     for path, _ in box_files:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"AVA box file not found: {path} (AVA.ANNOTATION_DIR / AVA.*_BOX_LISTS)")
+            raise MissingDataError(f"AVA box file not found: {path} (AVA.ANNOTATION_DIR / AVA.*_BOX_LISTS)")
     keyframes = load_keyframes(box_files, frame_lists, score_threshold=ava.DETECTION_SCORE_THRESH,
-                               num_classes=cfg.MODEL.NUM_CLASSES, split=split)
-    if not train and not ava.FULL_TEST_ON_VAL:
-        keyframes = [k for k in keyframes if k.sec % 4 == 0]  # PySlowFast's quick validation subset
+                               num_classes=cfg.MODEL.NUM_CLASSES, split=split,
+                               merge_by_value=ava.MERGE_BOXES_BY_VALUE)
+    if split == "val" and not ava.FULL_TEST_ON_VAL:
+        # PySlowFast's quick validation subset (seconds divisible by 4): the training loop's
+        # evaluation only; its test split is always full.
+        keyframes = [k for k in keyframes if k.sec % 4 == 0]
     transform = transform_from_config(cfg, split)
     return AvaDataset(keyframes, frame_lists, ava.FRAME_DIR, num_frames=data.NUM_FRAMES,
                       sampling_rate=data.SAMPLING_RATE, transform=transform, num_classes=cfg.MODEL.NUM_CLASSES,
@@ -487,5 +528,6 @@ def keyframe_count_text(dataset: AvaDataset) -> str:
     return f"{len(dataset)} keyframes, {boxes} boxes, {len(videos)} videos"
 
 
-__all__ = ["AvaDataset", "AvaFrameVideo", "AvaTransform", "Keyframe", "ava_collate", "build_ava_dataset",
-           "clip_window", "load_keyframes", "read_frame_lists", "sec_to_frame", "transform_from_config"]
+__all__ = ["AvaDataset", "AvaFrameVideo", "AvaTransform", "Keyframe", "MissingDataError", "ava_collate",
+           "build_ava_dataset", "clip_window", "load_keyframes", "read_frame_lists", "rgb_mean_std", "sec_to_frame",
+           "transform_from_config"]

@@ -23,11 +23,12 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..cli import UserError
+from ..files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ class BoxRow:
     ``box`` is (x1, y1, x2, y2) normalised to [0, 1]; ``action`` is the AVA id or None (detector
     rows without a label); ``extra`` is column 8: the person id in ground truth, the score in
     detector and prediction files (None when absent); ``line`` is the 1-based source line (0 when
-    the row was not read from a file).
+    the row was not read from a file); ``box_text`` is the four coordinate fields as written
+    (``"x1,y1,x2,y2"``, None when not read from a file): PySlowFast tells boxes apart by it.
     """
 
     video: str
@@ -200,6 +202,7 @@ class BoxRow:
     action: int | None
     extra: float | None = None
     line: int = 0
+    box_text: str | None = field(default=None, compare=False)
 
 
 def read_boxes_csv(path: PathLike, *, score_threshold: float | None = None) -> list[BoxRow]:
@@ -258,7 +261,7 @@ def _parse_box_row(path: PathLike, lineno: int, fields: list[str]) -> tuple[BoxR
     extra = None
     if len(fields) == 8 and fields[7].strip():
         extra = _parse_float(path, lineno, fields[7], "column 8 (person id / score)")
-    return BoxRow(video, sec, (x1, y1, x2, y2), action, extra, lineno), clipped != coords
+    return BoxRow(video, sec, (x1, y1, x2, y2), action, extra, lineno, ",".join(fields[2:6])), clipped != coords
 
 
 def _parse_int(path: PathLike, lineno: int, text: str, what: str) -> int:
@@ -346,11 +349,11 @@ def write_boxes_csv(path: PathLike, rows: Iterable[BoxRow] | BoxTable) -> None:
     else:
         items = ((r.video, r.sec, r.box, -1 if r.action is None else r.action,
                   math.nan if r.extra is None else r.extra) for r in rows)
-    with open(path, "w", encoding="utf-8") as f:
-        for video, sec, (x1, y1, x2, y2), action, extra in items:
-            action_text = "" if action < 0 else str(action)
-            extra_text = "" if math.isnan(extra) else f"{extra:.6f}"
-            f.write(f"{video},{sec:04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{action_text},{extra_text}\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")  # quotes a video id holding a comma, quote or newline
+        writer.writerows((video, f"{sec:04d}", f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}",
+                          "" if action < 0 else str(action), "" if math.isnan(extra) else f"{extra:.6f}")
+                         for video, sec, (x1, y1, x2, y2), action, extra in items)
 
 
 # ----------------------------------------------------------------------------- other files

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import contextlib
+import csv
 import json
 import logging
 import math
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..cli import UserError, user_errors_exit
+from ..files import atomic_path, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +157,17 @@ class Summary:
             f"skipped (already complete): {len(skipped)}",
             f"failed: {len(failed)}",
         ]
-        lines += [f"  {r.video_id}: {r.reason}" for r in failed]
+        lines += [f"  {_shown_id(r.video_id)}: {r.reason}" for r in failed]
         short = [r for r in done if r.frames < r.expected]
         lines += [f"short: {r.video_id} has {r.frames} of {r.expected} frames" for r in short]
         lists = ", ".join(f"{split}.csv {n} videos" for split, n in self.lists.items())
         lines.append(f"frame lists: {lists} ({self.seconds:.1f} s)")
         return "\n".join(lines)
+
+
+def _shown_id(video_id: str) -> str:
+    """A video id as printed: quoted when it holds whitespace or control characters (one line per video)."""
+    return video_id if video_id.isprintable() and not any(c.isspace() for c in video_id) else repr(video_id)
 
 
 def frame_name(video_id: str, index: int) -> str:
@@ -258,17 +265,19 @@ def extract_frames(
 ) -> int:
     """Write the frames of ``params`` from ``source`` as ``dest/<video_id>_%06d.jpg``; returns how many.
 
-    ``dest`` must exist. ``threads`` is the decoder's thread count (0: FFmpeg picks). Raises
-    :class:`ExtractionError` for videos without a video stream or without frames in the range, and PyAV's errors
-    for unreadable files.
+    ``dest`` must exist. ``threads`` is the decoder's thread count (0: FFmpeg picks). The file is read as
+    itself only (:func:`memvit.video_io.open_local`: a playlist or concat list naming other files or URLs is
+    refused; metadata that is not UTF-8 is fine). Raises :class:`~memvit.video_io.VideoError` for files that do
+    not open as a video, :class:`ExtractionError` for videos without frames in the range, and PyAV's errors
+    for decoding failures.
     """
     import av
 
+    from ..video_io import local_container
+
     count = params.num_frames
     for use_seek in (True, False):
-        with av.open(str(source)) as container:
-            if not container.streams.video:
-                raise ExtractionError("no video stream")
+        with local_container(str(source)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
@@ -294,7 +303,7 @@ def extract_frames(
             for i, frame in select_frames(stream_frames, params.start, params.fps, count, tolerance):
                 if frame is not encoded_for:  # a slower source repeats frames: encode each one once
                     data, encoded_for = _encode_jpeg(frame, params.quality), frame
-                (dest / frame_name(video_id, i)).write_bytes(data)
+                (dest / frame_name(video_id, i)).write_bytes(data)  # streamed: into .partial/, renamed when whole
                 written = i + 1
                 if progress is not None:
                     progress(written, count)
@@ -361,11 +370,10 @@ def _is_complete(job: _Job) -> int | None:
 
 
 def _write_atomic(path: Path, chunks: Iterable[str]) -> None:
-    """Write to a temporary file, then rename: readers see the old or the new file, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
+    """Stream ``chunks`` into ``path`` atomically (:func:`memvit.files.atomic_path`): readers see the old or
+    the new file, never half of one."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.writelines(chunks)
-    os.replace(tmp, path)
 
 
 def process_video(job: _Job, progress: ProgressFn | None = None) -> VideoResult:
@@ -384,7 +392,10 @@ def process_video(job: _Job, progress: ProgressFn | None = None) -> VideoResult:
         written = extract_frames(job.source, partial, vid, params, threads=job.threads, progress=progress)
     except Exception as exc:  # noqa: BLE001  (any decoder error is this video's failure, not the run's)
         shutil.rmtree(partial, ignore_errors=True)
-        reason = str(exc) if isinstance(exc, ExtractionError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, (UserError, ExtractionError)):  # VideoError names the file; the video id names it here
+            reason = str(exc)
+        else:
+            reason = f"{job.source}: decoding failed: {type(exc).__name__}: {exc}"
         return VideoResult(vid, "failed", expected=expected, reason=reason, seconds=time.perf_counter() - t0)
     # Swap in: drop the old marker first, so a kill between the steps leaves "not complete", never a wrong folder.
     marker_path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,7 +405,7 @@ def process_video(job: _Job, progress: ProgressFn | None = None) -> VideoResult:
     os.replace(partial, final)
     marker = {"version": MARKER_VERSION, "video_id": vid, "frames": written, "expected": expected,
               "params": params.as_marker(), **stat}
-    _write_atomic(marker_path, [json.dumps(marker, indent=1) + "\n"])
+    write_text(marker_path, json.dumps(marker, indent=1) + "\n")
     warnings = []
     if written < expected:
         end = params.start + written / params.fps
@@ -470,7 +481,7 @@ def _run_jobs(jobs: list[_Job], workers: int, bars: _Bars) -> list[VideoResult]:
         for message in result.warnings:
             logger.warning(message)
         if result.status == "failed":
-            logger.error("%s: failed: %s", result.video_id, result.reason)
+            logger.error("%s: failed: %s", _shown_id(result.video_id), result.reason)
         results.append(result)
         bars.finish(result)
 
@@ -542,9 +553,9 @@ def read_splits(annotations_dir: Path) -> dict[str, set[str]] | None:
     splits: dict[str, set[str]] = {}
     for split, name in ANNOTATION_FILES.items():
         path = annotations_dir / name
-        if path.is_file():
-            with path.open() as f:
-                splits[split] = {line.split(",", 1)[0].strip() for line in f if line.strip()}
+        if path.is_file():  # read as CSV: a quoted id holding commas is one id
+            with path.open(newline="", encoding="utf-8") as f:
+                splits[split] = {row[0].strip() for row in csv.reader(f) if row and row[0].strip()}
     if not splits:
         return None
     for split, name in ANNOTATION_FILES.items():
@@ -677,7 +688,7 @@ def prepare_ava(
                                                          "space-separated)"))
         del sources[vid]
     for result in results:
-        logger.error("%s: failed: %s", result.video_id, result.reason)
+        logger.error("%s: failed: %s", _shown_id(result.video_id), result.reason)
 
     (out_dir / "frames").mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -44,7 +46,9 @@ from typing import Any
 import cv2
 import numpy as np
 from tqdm import tqdm
-from ..cli import user_errors_exit
+
+from ..cli import UserError, user_errors_exit
+from ..files import write_bytes, write_json, write_text
 
 GENERATOR = "memvit.data.synthetic"
 GENERATOR_VERSION = 1  # bump when the same arguments would produce different files
@@ -58,7 +62,8 @@ LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"  # sic: AVA's spelling
 DETECTION_SCORE_THRESH = 0.9  # PySlowFast's AVA.DETECTION_SCORE_THRESH: detections at or above count as persons
 META_FILE, README_FILE = "meta.json", "README.txt"
-OWNED = (FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR, META_FILE, README_FILE)
+MANIFEST_FILE = "manifest.json"  # what one generation wrote: the only files a later one may replace
+PARTIAL_MARKER = ".memvit-synthetic-partial"  # in the temporary folder a generation writes into
 
 
 def frame_list_file(split: str) -> str:
@@ -901,7 +906,118 @@ def _info_from_meta(root: Path, meta: dict[str, Any], generated: bool, elapsed: 
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    path.write_text("".join(line + "\n" for line in lines))
+    write_text(path, "".join(line + "\n" for line in lines))
+
+
+class DataFolderError(UserError, FileExistsError):
+    """The output folder holds something this generator must not replace."""
+
+
+def _manifest(files: Sequence[str], frames: dict[str, int]) -> dict[str, Any]:
+    """What one generation wrote, relative to its folder: files, and frames as ``{video: count}``
+    (named by :func:`frame_name`), so the list stays small and exact."""
+    return {"generator": GENERATOR, "manifest_version": 1, "files": sorted({*files, MANIFEST_FILE}),
+            "frames": dict(sorted(frames.items()))}
+
+
+def _read_manifest(root: Path) -> dict[str, Any] | None:
+    """This generator's manifest in ``root``; for a set written before manifests existed, the same
+    lists from its ``meta.json`` (its ``files`` and ``videos``). None when neither is there."""
+    try:
+        manifest = json.loads((root / MANIFEST_FILE).read_text())
+        if isinstance(manifest, dict) and manifest.get("generator") == GENERATOR:
+            return manifest
+    except (OSError, ValueError):
+        pass
+    meta = _read_meta(root)
+    if meta is None:
+        return None
+    return _manifest([*meta.get("files", []), META_FILE, README_FILE],
+                     {v["name"]: int(v["frames"]) for v in meta.get("videos", [])})
+
+
+def _manifest_paths(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(files, folders) a manifest names, relative; folders deepest first (for removal)."""
+    files = [str(f) for f in manifest.get("files", [])]
+    folders = {FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR}
+    for video, count in manifest.get("frames", {}).items():
+        files += [f"{FRAMES_DIR}/{video}/{frame_name(video, k)}" for k in range(int(count))]
+        folders.add(f"{FRAMES_DIR}/{video}")
+    for name in files:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise DataFolderError(f"{MANIFEST_FILE} lists {name!r}, outside its folder; it was not written by "
+                                  f"{GENERATOR}", "choose another --out")
+    return files, sorted(folders, key=lambda f: -f.count("/"))
+
+
+def _listing(root: Path, limit: int = 8) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _remove_stale_partials(root: Path) -> None:
+    """Temporary folders of earlier runs that were killed (ours: they hold the partial marker and
+    their process is gone)."""
+    for folder in root.parent.glob(f".{root.name}.partial-*"):
+        try:
+            pid = int(folder.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if not (folder / PARTIAL_MARKER).is_file() or pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
+def _install(staging: Path, root: Path, old: dict[str, Any] | None) -> None:
+    """Move the set written in ``staging`` into ``root``. A new or empty ``root``: one rename.
+    Otherwise only the files the old manifest lists are replaced (moved aside first, put back if a
+    move fails); anything else in ``root`` stays."""
+    (staging / PARTIAL_MARKER).unlink()
+    if not root.exists() or not any(root.iterdir()):
+        if root.exists():
+            root.rmdir()
+        os.replace(staging, root)
+        return
+    new_files, _ = _manifest_paths(_read_manifest(staging) or {})
+    old_files, old_folders = _manifest_paths(old) if old is not None else ([], [])
+    listed = set(old_files)
+    clashes = [f for f in new_files if f not in listed and (root / f).exists()]
+    if clashes:
+        raise DataFolderError(f"{root} holds {len(clashes)} file(s) that this set would write but that its "
+                              f"{MANIFEST_FILE} does not list (e.g. {clashes[0]}); nothing was changed",
+                              "move them away, or choose another --out")
+    backup = root.parent / f".{root.name}.old-{os.getpid()}"
+    moved: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in old_files:
+            if (root / name).is_file():
+                (backup / name).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(root / name, backup / name)
+                moved.append(name)
+        for name in new_files:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, root / name)
+            placed.append(name)
+    except BaseException:
+        for name in placed:
+            with contextlib.suppress(OSError):
+                os.remove(root / name)
+        for name in moved:
+            os.replace(backup / name, root / name)
+        shutil.rmtree(backup, ignore_errors=True)
+        raise
+    for folder in old_folders:  # the old set's folders the new one does not use, when nothing else is in them
+        with contextlib.suppress(OSError):
+            (root / folder).rmdir()
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _readme(params: dict[str, Any], classes: Sequence[ActionClass]) -> str:
@@ -928,12 +1044,16 @@ def _readme(params: dict[str, Any], classes: Sequence[ActionClass]) -> str:
 
 def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4, seconds: int = 24,
              size: tuple[int, int] = (128, 170), seed: int = 0, classes: Sequence[ActionClass] = DEFAULT_CLASSES,
-             jpeg_quality: int = 90, overwrite: bool = False, progress: bool = True) -> SyntheticInfo:
+             jpeg_quality: int = 90, overwrite: bool = False, progress: bool = True,
+             cli_names: tuple[str, str] = ("--out", "--overwrite")) -> SyntheticInfo:
     """Write a synthetic AVA v2.2 data set to ``out_dir`` (``size`` = (height, width), ``seconds`` per video).
 
     Deterministic in its arguments. Idempotent: a complete set with the same arguments is left as it is;
-    one with other arguments is replaced only with ``overwrite``. A directory holding anything this
-    generator did not write is never touched.
+    one with other arguments is replaced only with ``overwrite``. Nothing it did not write is ever
+    removed: it records what it wrote in ``manifest.json`` and replaces only what that lists; a
+    non-empty folder without it (e.g. the real AVA) is refused with :class:`DataFolderError`. The set
+    is written into a folder beside ``out_dir`` and moved into place at the end, so a failure midway
+    leaves the old contents intact. ``cli_names``: the output and overwrite options its messages name.
     """
     start = time.perf_counter()
     check_classes(classes)
@@ -953,32 +1073,57 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
     params = _params(videos_train, videos_val, seconds, size, seed, classes, jpeg_quality)
 
     if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} is a file")
-    if root.exists():
+        raise DataFolderError(f"{cli_names[0]} {root} is a file, not a folder", f"choose another {cli_names[0]}")
+    old = None
+    if root.exists() and any(root.iterdir()):
+        old = _read_manifest(root)
+        if old is None:  # never touch a folder this generator did not write: it may be the real AVA
+            raise DataFolderError(
+                f"{cli_names[0]} {root} is not empty and was not written by {GENERATOR} (no {MANIFEST_FILE}): it "
+                f"holds {_listing(root)}; nothing was changed",
+                f"choose another {cli_names[0]} (a new or empty folder); {cli_names[1]} only replaces a set this "
+                f"generator wrote, and only the files its {MANIFEST_FILE} lists")
         meta = _read_meta(root)
-        foreign = [p.name for p in root.iterdir() if p.name not in OWNED]
-        if foreign:
-            raise FileExistsError(f"{root} holds files this generator did not write "
-                                  f"({', '.join(sorted(foreign)[:5])}); choose an empty or new --out")
         if meta is not None and meta["params"] == params and _is_complete(root, meta):
             if not overwrite:
                 return _info_from_meta(root, meta, False, time.perf_counter() - start)
         elif meta is not None and meta["params"] != params and not overwrite:
-            raise FileExistsError(f"{root} holds a synthetic set with other parameters; pass overwrite=True "
-                                  "(--overwrite) to replace it")
-        for name in OWNED:  # ours, partial or to be replaced; meta.json first, so a crash leaves it incomplete
-            path = root / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+            changed = ", ".join(f"{k} {meta['params'].get(k)!r} -> {v!r}" for k, v in params.items()
+                                if meta["params"].get(k) != v and k != "classes")
+            if meta["params"].get("classes") != params["classes"]:
+                changed += (", " if changed else "") + "other classes"
+            raise DataFolderError(f"{root} holds a synthetic set with other parameters ({changed}); nothing was "
+                                  "changed", f"pass {cli_names[1]} to replace it (only the files its "
+                                  f"{MANIFEST_FILE} lists; anything else in the folder is kept), or choose another "
+                                  f"{cli_names[0]}")
 
     splits = {s: build_split(s, n, seconds, size, seed, classes) for s, n in zip(SPLITS, (videos_train, videos_val))}
     for s, data in splits.items():  # the promise of this data set: every class in every split
         missing = [classes[i].name for i, n in enumerate(data.class_counts(len(classes))) if n == 0]
         assert not missing, f"{s}: no box for {missing}"
 
-    frames, lists, notes = root / FRAMES_DIR, root / FRAME_LISTS_DIR, root / ANNOTATIONS_DIR
+    # Everything is written into a folder beside the target and moved into place at the end: a failure
+    # or a kill midway leaves the old set (or the user's folder) exactly as it was.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(root)
+    staging = root.parent / f".{root.name}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    write_bytes(staging / PARTIAL_MARKER, b"")
+    try:
+        meta = _write_set(staging, root, splits, params, classes, jpeg_quality, progress)
+        _install(staging, root, old)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return _info_from_meta(root, meta, True, time.perf_counter() - start)
+
+
+def _write_set(staging: Path, root: Path, splits: dict[str, SplitData], params: dict[str, Any],
+               classes: Sequence[ActionClass], jpeg_quality: int, progress: bool) -> dict[str, Any]:
+    """Write the whole set into ``staging`` (``root`` is where it will live); returns its meta."""
+    frames, lists, notes = staging / FRAMES_DIR, staging / FRAME_LISTS_DIR, staging / ANNOTATIONS_DIR
     for folder in (frames, lists, notes):
         folder.mkdir(parents=True, exist_ok=True)
     total = sum(p.num_frames for d in splits.values() for p in d.plans)
@@ -988,7 +1133,7 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
                 render_video(plan, frames, jpeg_quality, on_frame=bar.update)
 
     files = [f"{ANNOTATIONS_DIR}/{LABEL_MAP_FILE}"]
-    (notes / LABEL_MAP_FILE).write_text(label_map_text(classes))
+    write_text(notes / LABEL_MAP_FILE, label_map_text(classes))
     for s, data in splits.items():
         excluded = set(data.excluded)
         _write_lines(lists / frame_list_file(s), frame_list_lines(data.plans))
@@ -997,7 +1142,7 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
         _write_lines(notes / predicted_boxes_file(s), data.detections)
         files += [f"{FRAME_LISTS_DIR}/{frame_list_file(s)}", f"{ANNOTATIONS_DIR}/{groundtruth_file(s)}",
                   f"{ANNOTATIONS_DIR}/{excluded_file(s)}", f"{ANNOTATIONS_DIR}/{predicted_boxes_file(s)}"]
-    (root / README_FILE).write_text(_readme(params, classes))
+    write_text(staging / README_FILE, _readme(params, classes))
     files.append(README_FILE)
 
     meta = {
@@ -1021,8 +1166,10 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
         "ava_config": ava_config(root.resolve(), len(classes)),
         "videos": [_video_meta(p) for d in splits.values() for p in d.plans],
     }
-    (root / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")  # last: marks the set complete
-    return _info_from_meta(root, meta, True, time.perf_counter() - start)
+    write_json(staging / META_FILE, meta, indent=1)
+    manifest = _manifest([*files, META_FILE], {p.name: p.num_frames for d in splits.values() for p in d.plans})
+    write_json(staging / MANIFEST_FILE, manifest, indent=1)
+    return meta
 
 
 def _video_meta(plan: VideoPlan) -> dict[str, Any]:
@@ -1044,7 +1191,8 @@ def _video_meta(plan: VideoPlan) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memvit.data.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/synthetic", help="output directory (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a set made with other parameters")
+    parser.add_argument("--overwrite", action="store_true", help="replace a set this generator made with other "
+                        "parameters (only the files its manifest.json lists)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-videos", type=int, default=16)
     parser.add_argument("--val-videos", type=int, default=4)
@@ -1059,6 +1207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = generate(args.out, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
                         size=tuple(args.size), seed=args.seed, jpeg_quality=args.quality, overwrite=args.overwrite,
                         classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet)
+    except UserError:
+        raise  # message and hint, exit 2 (user_errors_exit)
     except (FileExistsError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.ava_files import AVA_GROUPS, BoxRow, BoxTable, LabelMap, write_boxes_csv
+from ..files import atomic_path
 from .ava_map import MapResult, group_map
 
 GROUP_COLOURS = {"pose": "#4c72b0", "person-object": "#dd8452", "person-person": "#55a868"}
@@ -43,8 +44,9 @@ def write_evaluation(out_dir: str | os.PathLike, result: MapResult, label_map: L
     out.mkdir(parents=True, exist_ok=True)
     paths = {"predictions": out / "predictions.csv", "per_class_ap": out / "per_class_ap.csv",
              "plot": out / "per_class_ap.png"}
-    write_boxes_csv(paths["predictions"], predictions)
-    with open(paths["per_class_ap"], "w", newline="", encoding="utf-8") as f:
+    with atomic_path(paths["predictions"]) as tmp:  # each file whole or not at all, whatever kills the writer
+        write_boxes_csv(tmp, predictions)
+    with atomic_path(paths["per_class_ap"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)  # quotes names with commas, e.g. "talk to (e.g., self, a person, a group)"
         writer.writerow(["id", "name", "group", "ap", "num_gt"])
         for c in sorted(result.per_class):
@@ -94,7 +96,8 @@ def plot_per_class_ap(path: str | os.PathLike, result: MapResult, label_map: Lab
     ax.set_title(f"AVA frame-mAP {_pct(result.map)} ({result.mode})", fontsize=10)
     ax.legend(handles=[Patch(color=GROUP_COLOURS[g], label=f"{g}: mAP {_pct(groups[g])}") for g in AVA_GROUPS],
               loc="lower right", fontsize=8)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
 
 
 def _pct(value: float) -> str:

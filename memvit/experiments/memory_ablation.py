@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ..cli import user_errors_exit
+from ..files import atomic_path, write_json, write_text
 
 CONFIG = "configs/synthetic.yaml"
 LOCAL, LONG_RANGE = "local", "long-range"
@@ -167,7 +169,7 @@ def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, t
             print(f"   finished earlier ({done['seconds']:.0f} s): kept", flush=True)
             return float(done["seconds"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(run, indent=1))
+    write_json(marker, run, indent=1)
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -177,7 +179,7 @@ def run_arm(arm: Arm, overrides: Sequence[str], out_dir: Path, *, config: str, t
     if proc.returncode != 0:
         raise RuntimeError(f"arm {arm.name}: python -m memvit.train exited with {proc.returncode}; its log is in "
                            f"{out_dir} (rerun this command to resume it)")
-    marker.write_text(json.dumps({**run, "seconds": seconds}, indent=1))
+    write_json(marker, {**run, "seconds": seconds}, indent=1)
     return seconds
 
 
@@ -298,7 +300,8 @@ def plot_groups(path: Path, results: Sequence[ArmResult]) -> None:
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(str(path))
+    with atomic_path(path) as tmp:
+        FigureCanvasAgg(figure).print_png(tmp)
 
 
 def plot_memory_length(path: Path, results: Sequence[ArmResult]) -> None:
@@ -320,7 +323,8 @@ def plot_memory_length(path: Path, results: Sequence[ArmResult]) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(str(path))
+    with atomic_path(path) as tmp:
+        FigureCanvasAgg(figure).print_png(tmp)
 
 
 def plot_curves(path: Path, results: Sequence[ArmResult]) -> None:
@@ -342,7 +346,8 @@ def plot_curves(path: Path, results: Sequence[ArmResult]) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(str(path))
+    with atomic_path(path) as tmp:
+        FigureCanvasAgg(figure).print_png(tmp)
 
 
 def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict[str, Any]) -> dict[str, Path]:
@@ -357,8 +362,7 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
     else:  # only option arms: no length series to draw
         del paths["length"]
     plot_curves(paths["curves"], results)
-    paths["json"].write_text(json.dumps({"context": context, "arms": [r.to_json() for r in results]}, indent=1,
-                                        default=float) + "\n")
+    write_json(paths["json"], {"context": context, "arms": [r.to_json() for r in results]}, indent=1, default=float)
     by_name = {r.arm.name: r for r in results}
     reading = []
     if "no_memory" in by_name and REFERENCE_ARM in by_name:
@@ -408,7 +412,7 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
         "![training curves](training_curves.png)",
         "",
     ])
-    paths["markdown"].write_text(text)
+    write_text(paths["markdown"], text)
     return paths
 
 
@@ -444,12 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..data.synthetic import LONG_RANGE_CLASSES, generate
 
     started = time.perf_counter()
-    try:
-        info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
-                        classes=LONG_RANGE_CLASSES, overwrite=args.overwrite_data)
-    except FileExistsError as e:
-        print(f"error: {e}" + ("" if args.overwrite_data else " (here: --overwrite-data)"), file=sys.stderr)
-        return 2
+    # A folder the generator did not write is refused, never cleared (a UserError: message, exit 2).
+    info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
+                    classes=LONG_RANGE_CLASSES, overwrite=args.overwrite_data, cli_names=("--data", "--overwrite-data"))
     print(f"== data: {info.root} ({'generated' if info.generated else 'already there'}): "
           f"{info.keyframes['train']} train / {info.keyframes['val']} test keyframes", flush=True)
     groups = class_groups(args.data)
