@@ -1,5 +1,8 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""What every ``python -m memvit.*`` command shares: one policy for the user's mistakes.
+"""What every ``python -m memvit.*`` command shares (PySlowFast's ``utils/parser.py`` and
+MMAction2's ``init_recognizer`` in one small kit): the parser of ``--cfg`` and ``KEY VALUE``
+overrides, :func:`load_model` (config -> model, checkpoint, seed, device, implementation, with
+one error policy), the logging set-up, example inputs, and one policy for the user's mistakes.
 
 An expected user error (no data, a missing checkpoint, a bad key or value, a GPU asked for where
 none is, a file that cannot be read) is a :class:`UserError`: the command prints one message
@@ -11,7 +14,9 @@ the rule is written once, here.
 
 from __future__ import annotations
 
+import argparse
 import functools
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -72,4 +77,91 @@ def resolve_device(name: str | None) -> Any:
     return device
 
 
-__all__ = ["EXIT_USER_ERROR", "UserError", "resolve_device", "user_errors_exit"]
+# ---------------------------------------------------------------------------------- the parser
+def command_parser(prog: str, description: str | None, *, checkpoint: bool = False, device: bool = False,
+                   implementation: bool = False, cfg_help: str = "YAML config (configs/*.yaml)"
+                   ) -> argparse.ArgumentParser:
+    """The parser every config-driven command starts from: ``--cfg`` and the trailing ``KEY VALUE``
+    overrides (add the command's own options, then :meth:`parse_args`); optionally ``--checkpoint``,
+    ``--device`` and ``--implementation``, named and explained alike in every command."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", required=True, help=cfg_help)
+    if checkpoint:
+        parser.add_argument("--checkpoint", default=None,
+                            help="weights (.pyth, PySlowFast's layout); without them the weights are random")
+    if device:
+        parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
+    if implementation:
+        parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "sdpa", "reference"),
+                            help="how the attention op runs (memvit_ext; default auto)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser
+
+
+def load_cfg(args: argparse.Namespace) -> Any:
+    """The config of a parsed command line: ``--cfg`` with its overrides."""
+    from .config import load_config
+
+    return load_config(args.cfg, list(args.opts))
+
+
+def setup_logging(level: int = logging.INFO, *, rank: int | None = None) -> None:
+    """One log format for every command (a rank tag under torchrun); the first call wins."""
+    tag = f" [rank {rank}]" if rank is not None else ""
+    logging.basicConfig(level=level, format=f"%(asctime)s{tag} %(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------------------------- the model
+def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", seed: int | None = None,
+               implementation: str = "auto", train: bool = False) -> Any:
+    """The model a config describes, ready to run: one policy for every command.
+
+    * ``seed`` (default ``cfg.RNG_SEED``) seeds torch *before* building, so random weights are
+      reproducible; a missing ``checkpoint`` is said in the log, not silent.
+    * ``checkpoint``: strict, weights-only (:func:`memvit.checkpoint.load_model_state`); a missing,
+      damaged or unfit file is a :class:`memvit.checkpoint.CheckpointError` (a UserError).
+    * ``implementation``: how the attention op runs (:func:`memvit.models.set_attention_implementation`).
+    * ``device``: a name or ``torch.device``; a GPU where none is usable is a UserError.
+    """
+    import torch
+
+    from .checkpoint import load_model_state
+    from .config import build_model
+    from .models import set_attention_implementation
+
+    device = resolve_device(device) if isinstance(device, str) or device is None else device
+    torch.manual_seed(cfg.RNG_SEED if seed is None else seed)
+    model = build_model(cfg)
+    log = logging.getLogger(__name__)
+    if checkpoint:
+        report = load_model_state(model, checkpoint)
+        log.info("loaded %s (%d tensors)", checkpoint, len(report.loaded))
+    else:
+        log.warning("no checkpoint: the model has random weights (seed %d), so its scores mean nothing",
+                    cfg.RNG_SEED if seed is None else seed)
+    set_attention_implementation(model, implementation)
+    return model.to(device).train(train)
+
+
+def example_inputs(model: Any, cfg: Any, *, batch: int = 1, train: bool = True, device: Any = "cpu",
+                   dtype: Any = None, generator: Any = None) -> tuple[Any, Any]:
+    """``(clip, boxes)`` a model of this config takes: random clips of the train (or test) crop and,
+    for the AVA head, four boxes per clip inside the frame (RoIAlign rows ``[b, x1, y1, x2, y2]``)."""
+    import torch
+
+    from .config import input_shape
+
+    c, t, h, w = input_shape(cfg, train=train)
+    dtype = dtype or torch.float32
+    clip = torch.rand(batch, c, t, h, w, generator=generator).to(device=device, dtype=dtype)
+    boxes = None
+    if model.is_detection:
+        rows = [[b, (0.05 + 0.2 * i) * w, (0.1 + 0.15 * i) * h, (0.35 + 0.2 * i) * w, (0.6 + 0.1 * i) * h]
+                for b in range(batch) for i in range(4)]
+        boxes = torch.tensor(rows, dtype=dtype, device=device)
+    return clip, boxes
+
+
+__all__ = ["EXIT_USER_ERROR", "UserError", "command_parser", "example_inputs", "load_cfg", "load_model",
+           "resolve_device", "setup_logging", "user_errors_exit"]
