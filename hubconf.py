@@ -45,7 +45,7 @@ def streaming_detector(preset: str = "memvit_16_16x4", checkpoint: str | None = 
     """A :class:`memvit.StreamingDetector` around an AVA model, with the test-time clip of the
     preset's shipped AVA config (``configs/ava_16.yaml``: 16 x 4 frames; ``ava_24.yaml``: 32 x 3)."""
     from memvit.config import load_config
-    from memvit.streaming import ClipSpec, StreamingDetector
+    from memvit.streaming.detector import ClipSpec, StreamingDetector
 
     configs = {"memvit_16_16x4": "ava_16.yaml", "memvit_24_32x3": "ava_24.yaml"}
     if preset not in configs:

@@ -4,7 +4,7 @@
 The oracles rebuild what inference must feed the model from first principles (AVA's clip
 window, the frame on screen at each 30 fps instant, PySlowFast's cv2 short-side resize and
 normalisation) and run the model clip by clip on its own memory; nothing here calls
-memvit.streaming, memvit.video_io or memvit.infer.
+memvit.streaming.detector, memvit.streaming.video_io or memvit.infer.
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, make_tiny_ava, overrides
 
-from memvit import eval as memvit_eval
-from memvit import train as memvit_train
 from memvit.checkpoint import save_checkpoint
 from memvit.config import build_model, load_config
 from memvit.data.ava_files import read_boxes_csv
+from memvit.evaluation import engine as memvit_eval
+from memvit.training import trainer as memvit_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

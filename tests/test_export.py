@@ -15,8 +15,8 @@ import torch
 from media import write_config
 from test_model import TINY
 
-from memvit.export import OnnxStream, StreamingStep, export_onnx, main, slot_specs, verify_onnx
 from memvit.models import MemoryState, create_memvit
+from memvit.streaming.onnx_step import OnnxStream, StreamingStep, export_onnx, main, slot_specs, verify_onnx
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CLIP = (8, 64, 96)

@@ -34,10 +34,10 @@ from media import (
 from PIL import Image
 
 from memvit.data.ava_files import read_boxes_csv
-from memvit.infer import RunOptions, StreamRunner, label_names, main
-from memvit.person_boxes import FullFrameBoxes
-from memvit.streaming import ClipSpec, StreamingDetector
-from memvit.video_io import AnnotatedVideoWriter, LiveReader, probe_frames
+from memvit.streaming.detector import ClipSpec, StreamingDetector
+from memvit.streaming.person_boxes import FullFrameBoxes
+from memvit.streaming.runner import RunOptions, StreamRunner, label_names, main
+from memvit.streaming.video_io import AnnotatedVideoWriter, LiveReader, probe_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MEDIA = Path(__file__).with_name("media.py")

@@ -28,12 +28,12 @@ from ava_fixtures import CONFIG, make_tiny_ava, overrides
 from fvcore.common.config import CfgNode
 from torch import nn
 
-from memvit import eval as memvit_eval
 from memvit.config import REFERENCE_ONLY_KEYS, ConfigError, build_model, get_default_config, load_config, model_kwargs
 from memvit.data.ava import AvaTransform, build_ava_dataset, load_keyframes, transform_from_config
 from memvit.data.ava_files import read_boxes_csv, read_excluded_timestamps
-from memvit.solver import clip_gradients, parameter_groups
-from memvit.streaming import ClipSpec
+from memvit.evaluation import engine as memvit_eval
+from memvit.streaming.detector import ClipSpec
+from memvit.training.solver import clip_gradients, parameter_groups
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -19,10 +19,10 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, make_tiny_ava, overrides
 
-from memvit import train as memvit_train
 from memvit.checkpoint import read_checkpoint
 from memvit.config import load_config
-from memvit.solver import build_schedule
+from memvit.training import trainer as memvit_train
+from memvit.training.solver import build_schedule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = {"TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.CHECKPOINT_PERIOD": 1}

@@ -14,7 +14,7 @@ from test_model import TINY
 
 from memvit import StreamingDetector
 from memvit.models import create_memvit
-from memvit.streaming import ClipSpec
+from memvit.streaming.detector import ClipSpec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPEC = ClipSpec(num_frames=8, sampling_rate=4, short_side=64)

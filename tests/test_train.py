@@ -19,10 +19,10 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, ROOT, make_tiny_ava, overrides
 
-from memvit import train as memvit_train
 from memvit.checkpoint import read_checkpoint
 from memvit.config import build_model, load_config
-from memvit.solver import build_schedule, lr_scale, parameter_groups
+from memvit.training import trainer as memvit_train
+from memvit.training.solver import build_schedule, lr_scale, parameter_groups
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -179,7 +179,7 @@ def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):
     damaged = (out / "checkpoints" / "checkpoint_epoch_00001.pyth").read_bytes()[:1000]
     last.write_bytes(damaged)
     second = {"SOLVER.MAX_EPOCH": 2, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
-    with caplog.at_level(logging.WARNING, logger="memvit.train"):
+    with caplog.at_level(logging.WARNING, logger="memvit.training.trainer"):
         assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, second)]) == 0
     assert any("skipping checkpoint" in r.getMessage() and "truncated" in r.getMessage() for r in caplog.records)
     assert read_checkpoint(last)["train_state"]["progress"]["epoch"] == 2
@@ -190,7 +190,7 @@ def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):
 def test_non_finite_loss_stops_naming_the_iteration(tiny_data, tmp_path, caplog):
     out = tmp_path / "run"
     broken = {"DATA.STD": "[0.0, 0.0, 0.0]", "TEST.ENABLE": False}  # every input becomes inf or nan
-    with caplog.at_level(logging.ERROR, logger="memvit.train"):
+    with caplog.at_level(logging.ERROR, logger="memvit.training.trainer"):
         assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, broken)]) == 1
     message = " ".join(r.getMessage() for r in caplog.records)
     assert "non-finite loss" in message and "epoch 1, iteration 1" in message and "none" in message

@@ -266,14 +266,14 @@ def extract_frames(
     """Write the frames of ``params`` from ``source`` as ``dest/<video_id>_%06d.jpg``; returns how many.
 
     ``dest`` must exist. ``threads`` is the decoder's thread count (0: FFmpeg picks). The file is read as
-    itself only (:func:`memvit.video_io.open_local`: a playlist or concat list naming other files or URLs is
-    refused; metadata that is not UTF-8 is fine). Raises :class:`~memvit.video_io.VideoError` for files that do
-    not open as a video, :class:`ExtractionError` for videos without frames in the range, and PyAV's errors
+    itself only (:func:`memvit.streaming.video_io.open_local`: a playlist or concat list naming other files
+    or URLs is refused; metadata that is not UTF-8 is fine). Raises
+    :class:`~memvit.streaming.video_io.VideoError` for files that do not open as a video, :class:`ExtractionError` for videos without frames in the range, and PyAV's errors
     for decoding failures.
     """
     import av
 
-    from ..video_io import local_container
+    from ..streaming.video_io import local_container
 
     count = params.num_frames
     for use_seek in (True, False):

@@ -230,7 +230,7 @@ class ArmResult:
 
 def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> ArmResult:
     """An arm's test-split figures from its ``eval_test/summary.json`` and its ``log.jsonl``."""
-    from ..train import read_run_log
+    from ..training.trainer import read_run_log
 
     summary = json.loads((out_dir / "eval_test" / "summary.json").read_text())
     per_class = {k: float(v) for k, v in summary["per_class"].items()}

@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from .cli import UserError
-from .data.ava_files import read_boxes_csv
+from ..cli import UserError
+from ..data.ava_files import read_boxes_csv
 
 COCO_PERSON = 1  # torchvision's COCO detectors: label 1 is "person"
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import UserError
+from ..cli import UserError
 
 logger = logging.getLogger(__name__)
 

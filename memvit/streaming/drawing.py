@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .files import atomic_path
+from ..files import atomic_path
 
 # Colour-blind-safe qualitative palette (Okabe-Ito), RGB.
 PALETTE: tuple[tuple[int, int, int], ...] = (

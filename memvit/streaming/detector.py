@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .models.memory import MemorySnapshot, MemoryState
+from ..models.memory import MemorySnapshot, MemoryState
 
 if TYPE_CHECKING:
-    from .data.ava import AvaTransform
+    from ..data.ava import AvaTransform
 
 FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 
@@ -64,7 +64,7 @@ class ClipSpec:
         """The clip of a PySlowFast config: ``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE`` at 30 fps,
         short side ``DATA.TEST_CROP_SIZE``, ``DATA.MEAN``/``STD`` (in ``AVA.MEAN_STD_ORDER``, as the
         data pipeline reads them), ``AVA.IMG_PROC_BACKEND``, ``AVA.BGR``."""
-        from .data.ava import rgb_mean_std
+        from ..data.ava import rgb_mean_std
 
         mean, std = rgb_mean_std(cfg)
         return cls(num_frames=int(cfg.DATA.NUM_FRAMES), sampling_rate=int(cfg.DATA.SAMPLING_RATE),
@@ -82,7 +82,7 @@ class ClipSpec:
 
     def frame_indices(self, center: int, num_timeline_frames: int | None = None) -> list[int]:
         """Timeline indices of the clip centred on frame ``center``, clamped to ``[0, n - 1]``."""
-        from .data.ava import clip_window
+        from ..data.ava import clip_window
 
         last = math.inf if num_timeline_frames is None else num_timeline_frames - 1
         return [int(min(max(i, 0), last)) for i in clip_window(center, self.num_frames, self.sampling_rate)]
@@ -90,7 +90,7 @@ class ClipSpec:
     @property
     def transform(self) -> AvaTransform:
         """The data pipeline's test transform (full frame), so inference sees what evaluation sees."""
-        from .data.ava import AvaTransform
+        from ..data.ava import AvaTransform
 
         return AvaTransform(mode="test", crop_size=self.short_side, color_augmentation=False, mean=self.mean,
                             std=self.std, bgr=self.bgr, backend="cv2" if self.resize_backend == "opencv" else "pytorch")

@@ -1,0 +1,18 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""The streaming wing: a trained model over long videos, cameras and network streams, clip
+after clip with memory.
+
+* :mod:`.detector`: :class:`StreamingDetector` (memory per stream, aligned streams batched) and
+  :class:`ClipSpec` (the test-time clip recipe);
+* :mod:`.video_io`: reading files, cameras and URLs onto the dataset's timeline; the annotated video;
+* :mod:`.person_boxes`: where the boxes come from (a CSV, a detector, the full frame);
+* :mod:`.drawing`: boxes and labels on frames, the score timeline;
+* :mod:`.runner`: the ``python -m memvit.infer`` loop and its outputs;
+* :mod:`.onnx_step`: one streaming step as an ONNX graph with the memory as slot tensors.
+"""
+
+from __future__ import annotations
+
+from .detector import ClipSpec, Detections, StreamingDetector
+
+__all__ = ["ClipSpec", "Detections", "StreamingDetector"]
