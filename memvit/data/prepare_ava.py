@@ -268,8 +268,9 @@ def extract_frames(
     ``dest`` must exist. ``threads`` is the decoder's thread count (0: FFmpeg picks). The file is read as
     itself only (:func:`memvit.streaming.video_io.open_local`: a playlist or concat list naming other files
     or URLs is refused; metadata that is not UTF-8 is fine). Raises
-    :class:`~memvit.streaming.video_io.VideoError` for files that do not open as a video, :class:`ExtractionError` for videos without frames in the range, and PyAV's errors
-    for decoding failures.
+    :class:`~memvit.streaming.video_io.VideoError` for files that do not open as a video,
+    :class:`ExtractionError` for videos without frames in the range, and PyAV's errors for decoding
+    failures.
     """
     import av
 
