@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import baselines  # noqa: E402
 from memvit.files import write_json, write_text  # noqa: E402
 from memvit_ext import memory_pooling_attention, query_rel_bias  # noqa: E402
-from memvit_ext.testing import AttentionProblem, leaves, make_inputs  # noqa: E402
+from memvit_ext.testing import MEMVIT16_LAYERS, MEMVIT24_LAYERS, AttentionProblem, leaves, make_inputs  # noqa: E402
 
 METHODS = ("eager", "sdpa_mask", "augqk_sdpa", "flex_keys", "flex_mask", "kernel", "kernel_mask", "kernel_core")
 BASELINES = {"eager": "kernel", "sdpa_mask": "kernel", "augqk_sdpa": "kernel", "flex_keys": "kernel",
@@ -68,22 +68,9 @@ TARGETS = {  # kernel vs baseline: (forward, forward+backward) minimum speed-ups
 KERNEL_TOL = {torch.bfloat16: 2e-2, torch.float16: 2e-2, torch.float32: 1e-4}  # kernel vs float32 reference
 
 P = AttentionProblem
-# The distinct memory layers of the presets at their training clip sizes, steady state (two memory
-# clips), as memvit.models.shapes.preset_attention_problems reads them from the models (the table
-# spares the GPU machine PyTorchVideo; tests/test_bench_gpu.py checks it against the models).
-MEMVIT16_MEMORY_LAYERS = (
-    P("blk0", heads=1, q_thw=(8, 56, 56), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2, mem_t_rows=23),
-    P("blk2", heads=2, q_thw=(8, 28, 28), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2, mem_t_rows=23),
-    P("blk4", heads=4, q_thw=(8, 14, 14), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2, mem_t_rows=23, count=5),
-    P("blk14", heads=8, q_thw=(8, 7, 7), kv_thw=(8, 14, 14), mem_thw=(2, 7, 7), n_mem=2, mem_t_rows=23),
-)
-MEMVIT24_MEMORY_LAYERS = (
-    P("blk0", heads=1, q_thw=(16, 56, 56), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2, mem_t_rows=47),
-    P("blk2", heads=2, q_thw=(16, 28, 28), kv_thw=(16, 14, 14), mem_thw=(4, 7, 7), n_mem=2, mem_t_rows=47),
-    P("blk4", heads=2, q_thw=(16, 28, 28), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2, mem_t_rows=47),
-    P("blk6", heads=4, q_thw=(16, 14, 14), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2, mem_t_rows=47, count=8),
-    P("blk22", heads=8, q_thw=(16, 7, 7), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2, mem_t_rows=47),
-)
+# The memory layers of the presets (two compressed memory clips), from the op's own shape tables.
+MEMVIT16_MEMORY_LAYERS = tuple(p for p in MEMVIT16_LAYERS if p.n_mem)
+MEMVIT24_MEMORY_LAYERS = tuple(p for p in MEMVIT24_LAYERS if p.n_mem)
 DRY_RUN_PROBLEM = P("tiny", heads=2, q_thw=(2, 4, 4), kv_thw=(2, 2, 2), mem_thw=(1, 2, 2), n_mem=2, head_dim=64,
                     mem_t_rows=7)
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .cli import EXIT_USER_ERROR, UserError, resolve_device, user_errors_exit
+from .cli import EXIT_USER_ERROR, UserError, command_parser, resolve_device, user_errors_exit
 
 IMPLEMENTATIONS = ("kernel", "reference")
 
@@ -42,22 +42,6 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _inputs(model, cfg, batch: int, device: torch.device, dtype: torch.dtype):
-    from .config import input_shape
-
-    c, t, h, w = input_shape(cfg)
-    clip = torch.randn(batch, c, t, h, w, device=device, dtype=dtype)
-    boxes = None
-    if model.is_detection:  # 4 boxes per clip, inside the frame
-        rows = []
-        for b in range(batch):
-            for i in range(4):
-                x0, y0 = 10.0 + 30 * i, 20.0 + 25 * i
-                rows.append([b, x0, y0, x0 + 80, y0 + 100])
-        boxes = torch.tensor(rows, device=device, dtype=dtype)
-    return clip, boxes
-
-
 def _loss(model, out: torch.Tensor) -> torch.Tensor:
     if model.is_detection:
         return torch.nn.functional.binary_cross_entropy(out.float(), torch.zeros_like(out, dtype=torch.float32))
@@ -68,16 +52,14 @@ def _loss(model, out: torch.Tensor) -> torch.Tensor:
 def run_phase(cfg_path: str, overrides: Sequence[str], phase: str, impl: str, batch: int, steps: int,
               device: str, bf16: bool) -> dict:
     """Measure one phase in this process; returns seconds per step and memory figures."""
-    from .config import build_model, load_config
+    from .cli import example_inputs, load_model
+    from .config import load_config
     from .flops import memory_clips_per_step
-    from .models import set_attention_implementation
 
-    torch.manual_seed(0)
     cfg = load_config(cfg_path, overrides)
     dev = torch.device(device)
-    model = build_model(cfg).to(dev)
-    set_attention_implementation(model, impl)
-    clip, boxes = _inputs(model, cfg, batch, dev, torch.float32)
+    model = load_model(cfg, seed=0, device=dev, implementation=impl, warn_random=False)
+    clip, boxes = example_inputs(model, cfg, batch=batch, device=dev, generator=torch.Generator().manual_seed(0))
     ids = list(range(batch))
     plan = memory_clips_per_step(model, 64)
     warmup = plan.index(max(plan)) if model.memory is not None else 0
@@ -147,19 +129,16 @@ def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "ke
 
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m memvit.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cfg", required=True, help="YAML config (configs/*.yaml)")
+    parser = command_parser("python -m memvit.benchmark", __doc__.split("\n\n")[0], device=True)
     parser.add_argument("--batch", type=int, default=1, help="clips per batch (each row its own video)")
     parser.add_argument("--clips", type=int, default=3, help="timed inference clips (after filling memory)")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps (0: skip training)")
     parser.add_argument("--impl", choices=["both", *IMPLEMENTATIONS], default="both")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--_phase", help=argparse.SUPPRESS)
     parser.add_argument("--_impl", help=argparse.SUPPRESS)
     parser.add_argument("--_steps", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
     args.device = str(resolve_device(args.device))
     if args.threads:

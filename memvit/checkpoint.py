@@ -17,7 +17,6 @@ import logging
 import os
 import pickle
 import re
-import signal
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -263,19 +262,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, epoch: int = 0,
     atomic_save(checkpoint, path)
 
 
-_SAVES = 0
-
-
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` that never leaves a partial file under ``path``: write a temporary file in
     the same folder, fsync it, rename it over ``path`` and fsync the folder. A kill at any
     moment leaves either the old file or the new one.
-
-    ``MEMVIT_FAULT_KILL_IN_SAVE=N`` (tests only) SIGKILLs the process inside the N-th save of
-    this process, after the temporary file is written and before the rename.
     """
-    global _SAVES
-    _SAVES += 1
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -284,8 +275,6 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-    if os.environ.get("MEMVIT_FAULT_KILL_IN_SAVE") == str(_SAVES):
-        os.kill(os.getpid(), signal.SIGKILL)
     os.replace(tmp, path)
     descriptor = os.open(folder, os.O_RDONLY)
     try:

@@ -114,11 +114,11 @@ def setup_logging(level: int = logging.INFO, *, rank: int | None = None) -> None
 
 # ---------------------------------------------------------------------------------- the model
 def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", seed: int | None = None,
-               implementation: str = "auto", train: bool = False) -> Any:
+               implementation: str = "auto", train: bool = False, warn_random: bool = True) -> Any:
     """The model a config describes, ready to run: one policy for every command.
 
     * ``seed`` (default ``cfg.RNG_SEED``) seeds torch *before* building, so random weights are
-      reproducible; a missing ``checkpoint`` is said in the log, not silent.
+      reproducible; a missing ``checkpoint`` is said in the log (``warn_random``), not silent.
     * ``checkpoint``: strict, weights-only (:func:`memvit.checkpoint.load_model_state`); a missing,
       damaged or unfit file is a :class:`memvit.checkpoint.CheckpointError` (a UserError).
     * ``implementation``: how the attention op runs (:func:`memvit.models.set_attention_implementation`).
@@ -137,7 +137,7 @@ def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", 
     if checkpoint:
         report = load_model_state(model, checkpoint)
         log.info("loaded %s (%d tensors)", checkpoint, len(report.loaded))
-    else:
+    elif warn_random:
         log.warning("no checkpoint: the model has random weights (seed %d), so its scores mean nothing",
                     cfg.RNG_SEED if seed is None else seed)
     set_attention_implementation(model, implementation)

@@ -12,7 +12,6 @@ PyAV; ``--boxes`` also writes their true boxes at every second as an AVA detecto
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -21,10 +20,11 @@ import numpy as np
 
 from .cli import user_errors_exit
 from .data import synthetic as syn
+from .data.ava_files import FPS, BoxRow, write_boxes_csv
 from .files import atomic_path
 
 
-def frame_times(seconds: float, fps: int = 30, vfr: bool = False) -> list[float]:
+def frame_times(seconds: float, fps: int = FPS, vfr: bool = False) -> list[float]:
     """Presentation times of the frames: ``fps`` throughout, or (``vfr``) ``fps / 2`` in the second half."""
     if not vfr:
         return [i / fps for i in range(round(seconds * fps))]
@@ -40,7 +40,7 @@ def render_demo(seconds: int, size: tuple[int, int], seed: int = 0,
     every whole second (normalised ``x1, y1, x2, y2``)."""
     rng = np.random.default_rng(seed)
     plan = syn.plan_video(rng, "demo", "demo", 0, seconds, size)
-    total = syn.FPS * seconds
+    total = FPS * seconds
     tracks = [syn.simulate(p, total) for p in plan.persons]
     background = syn.render_background(np.random.default_rng(plan.background_seed), plan.size)
     times = frame_times(seconds) if times is None else list(times)
@@ -49,13 +49,13 @@ def render_demo(seconds: int, size: tuple[int, int], seed: int = 0,
 
     def frames() -> Iterator[np.ndarray]:
         for t in times:
-            k = min(total - 1, int(round(t * syn.FPS)))
+            k = min(total - 1, int(round(t * FPS)))
             people = [(p, syn.body_parts(p.height, track[k])) for p, track in zip(plan.persons, tracks)]
             yield syn.render_frame(background, no_noise, people)
 
     boxes = []
     for sec in range(seconds):
-        k = sec * syn.FPS
+        k = sec * FPS
         for p, track in zip(plan.persons, tracks):
             x1, y1, x2, y2 = syn.person_box(syn.body_parts(p.height, track[k]))
             box = (max(x1 / width, 0.0), max(y1 / height, 0.0), min(x2 / width, 1.0), min(y2 / height, 1.0))
@@ -64,7 +64,7 @@ def render_demo(seconds: int, size: tuple[int, int], seed: int = 0,
 
 
 def write_video(path: str, frames: Iterator[np.ndarray], times: Sequence[float], size: tuple[int, int],
-                codec: str = "libx264", rate: int = 30) -> int:
+                codec: str = "libx264", rate: int = FPS) -> int:
     """Encode RGB frames at their times (seconds) into ``path``; returns the frame count."""
     import av
 
@@ -94,11 +94,8 @@ def write_demo(path: str, seconds: int = 10, size: tuple[int, int] = (240, 320),
     frames, boxes = render_demo(seconds, size, seed, times)
     with atomic_path(path) as tmp:  # the same suffix: the container format still follows the name
         count = write_video(tmp, frames, times, size)
-    if boxes_csv is not None:  # the csv module: any --video-id (commas, quotes) reads back as written
-        with atomic_path(boxes_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows(
-                [video_id, f"{sec:04d}", f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}", "", "1.000000"]
-                for sec, _, (x1, y1, x2, y2) in boxes)
+    if boxes_csv is not None:  # an AVA detector CSV (no action, score 1): any --video-id reads back as written
+        write_boxes_csv(boxes_csv, [BoxRow(video_id, sec, box, None, 1.0) for sec, _, box in boxes])
     return count
 
 

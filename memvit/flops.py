@@ -14,7 +14,6 @@ reference counts its own ops, so both implementations give the same number.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
@@ -130,14 +129,12 @@ def gflops_by_memory(model: nn.Module, clip: Tensor, boxes: Tensor | None = None
 
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
-    from .config import build_model, input_shape, load_config
+    from .cli import command_parser, load_cfg, load_model
+    from .config import input_shape
 
-    parser = argparse.ArgumentParser(prog="python -m memvit.flops", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="YAML config (configs/*.yaml)")
+    parser = command_parser("python -m memvit.flops", __doc__.split("\n\n")[0])
     parser.add_argument("--test-crop", action="store_true", help="count at DATA.TEST_CROP_SIZE (default: train crop)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -145,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    cfg = load_config(args.cfg, args.opts)
-    model = build_model(cfg).eval()
+    cfg = load_cfg(args)
+    model = load_model(cfg, seed=0, warn_random=False)  # FLOPs do not depend on the weights; seeded all the same
     torch.manual_seed(0)
     c, t, h, w = input_shape(cfg, train=not args.test_crop)
     clip = torch.rand(1, c, t, h, w)

@@ -14,7 +14,7 @@ import time
 import torch
 
 from . import build_info, kernel_capabilities, memory_pooling_attention
-from .testing import distinct, leaves, make_inputs
+from .testing import MEMVIT16_LAYERS, leaves, make_inputs
 
 
 def _median_time(fn, repeat: int) -> float:
@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         header += f" | {impl + ' fwd':>14} {impl + ' fwd+bwd':>17}"
     print(header + (" | max |kernel - reference|" if "kernel" in implementations else ""))
     totals = {impl: [0.0, 0.0] for impl in implementations}
-    from memvit.models.shapes import preset_attention_problems  # the layer shapes of the released model
-
-    for problem in distinct(preset_attention_problems("memvit_16_16x4")):
+    for problem in MEMVIT16_LAYERS:
         inputs = make_inputs(problem, device=device, requires_grad=True)
         q = inputs.pop("q")
         line = f"{problem.name:>6} {problem.heads:>5} {problem.queries:>6} {problem.keys:>5} {problem.count:>2}"

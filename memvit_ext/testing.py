@@ -1,8 +1,9 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """Attention problems (the op's shapes) and random inputs for them.
 
-Used by the tests and the benchmarks. The problems of the real MeMViT layers are read from a
-built model: ``memvit.models.shapes.preset_attention_problems("memvit_16_16x4")``.
+Used by the tests and the benchmarks. The problems of the real MeMViT layers: the tables
+:data:`MEMVIT16_LAYERS` and :data:`MEMVIT24_LAYERS` below, equal (tested) to what
+``memvit.models.shapes.preset_attention_problems`` reads from the built models.
 """
 
 from __future__ import annotations
@@ -41,6 +42,36 @@ class AttentionProblem:
     def flops(self, batch: int = 1) -> int:
         """Forward FLOPs of QK^T and PV (2 per multiply-add)."""
         return 4 * batch * self.heads * self.queries * self.keys * self.head_dim
+
+
+P = AttentionProblem
+# The distinct attention layers of the released presets at their training clip sizes, in steady
+# state (two compressed memory clips in the memory layers): what memvit.models.shapes reads from
+# the built models (tests/test_bench_gpu.py checks these tables against it). Written out so the op's
+# own tools (python -m memvit_ext, the GPU benchmark) need neither the model nor PyTorchVideo.
+MEMVIT16_LAYERS: tuple[AttentionProblem, ...] = (
+    P("blk0", heads=1, q_thw=(8, 56, 56), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2),
+    P("blk1", heads=2, q_thw=(8, 28, 28), kv_thw=(8, 14, 14)),
+    P("blk2", heads=2, q_thw=(8, 28, 28), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2),
+    P("blk3", heads=4, q_thw=(8, 14, 14), kv_thw=(8, 14, 14)),
+    P("blk4", heads=4, q_thw=(8, 14, 14), kv_thw=(8, 7, 7), mem_thw=(2, 4, 4), n_mem=2, count=5),
+    P("blk5", heads=4, q_thw=(8, 14, 14), kv_thw=(8, 7, 7), count=5),
+    P("blk14", heads=8, q_thw=(8, 7, 7), kv_thw=(8, 14, 14), mem_thw=(2, 7, 7), n_mem=2),
+    P("blk15", heads=8, q_thw=(8, 7, 7), kv_thw=(8, 7, 7)),
+)
+MEMVIT24_LAYERS: tuple[AttentionProblem, ...] = tuple(P(**{**kw, "mem_t_rows": 47}) for kw in (
+    dict(name="blk0", heads=1, q_thw=(16, 56, 56), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2),
+    dict(name="blk1", heads=1, q_thw=(16, 56, 56), kv_thw=(16, 7, 7)),
+    dict(name="blk2", heads=2, q_thw=(16, 28, 28), kv_thw=(16, 14, 14), mem_thw=(4, 7, 7), n_mem=2),
+    dict(name="blk3", heads=2, q_thw=(16, 28, 28), kv_thw=(16, 7, 7)),
+    dict(name="blk4", heads=2, q_thw=(16, 28, 28), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2),
+    dict(name="blk5", heads=4, q_thw=(16, 14, 14), kv_thw=(16, 14, 14)),
+    dict(name="blk6", heads=4, q_thw=(16, 14, 14), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2, count=8),
+    dict(name="blk7", heads=4, q_thw=(16, 14, 14), kv_thw=(16, 7, 7), count=7),
+    dict(name="blk21", heads=8, q_thw=(16, 7, 7), kv_thw=(16, 14, 14)),
+    dict(name="blk22", heads=8, q_thw=(16, 7, 7), kv_thw=(16, 7, 7), mem_thw=(4, 4, 4), n_mem=2),
+    dict(name="blk23", heads=8, q_thw=(16, 7, 7), kv_thw=(16, 7, 7)),
+))
 
 
 def distinct(layers: list[AttentionProblem]) -> list[AttentionProblem]:

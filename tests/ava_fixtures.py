@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from memvit.data.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,3 +30,12 @@ def overrides(data: Path, out: Path, extra: dict[str, object] | None = None) -> 
         **(extra or {}),
     }
     return [item for key, value in values.items() for item in (key, str(value))]
+
+
+def box_image(box, size=(120, 160)) -> np.ndarray:
+    """A clip of 2 frames, black with a white rectangle at the normalised box (x1, y1, x2, y2)."""
+    h, w = size
+    frames = np.zeros((2, h, w, 3), np.uint8)
+    x1, y1, x2, y2 = (np.array(box) * [w, h, w, h]).round().astype(int)
+    frames[:, y1:y2, x1:x2] = 255
+    return frames

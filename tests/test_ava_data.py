@@ -13,19 +13,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from ava_fixtures import CONFIG, make_tiny_ava, overrides
+from ava_fixtures import CONFIG, box_image, make_tiny_ava, overrides
 
 from memvit.config import load_config
-from memvit.data.ava import (
-    AvaDataset,
-    AvaTransform,
-    Keyframe,
-    ava_collate,
-    build_ava_dataset,
-    load_keyframes,
-    sec_to_frame,
-)
-from memvit.data.ava_files import AvaFormatError
+from memvit.data.ava import AvaDataset, Keyframe, ava_collate, build_ava_dataset, load_keyframes
+from memvit.data.ava_files import AvaFormatError, sec_to_frame
+from memvit.data.clips import AvaTransform
 from memvit.data.streams import StreamBatchSampler, StreamKey
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -213,15 +206,6 @@ def test_unreadable_frames_are_replaced_by_a_neighbour_and_reported(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- transforms
-def box_image(box, size=(120, 160)):
-    """A clip of 2 frames, black with a white rectangle at the normalised box."""
-    h, w = size
-    frames = np.zeros((2, h, w, 3), np.uint8)
-    x1, y1, x2, y2 = (np.array(box) * [w, h, w, h]).round().astype(int)
-    frames[:, y1:y2, x1:x2] = 255
-    return frames
-
-
 @pytest.mark.parametrize("mode", ["train", "val", "test"])
 def test_boxes_follow_the_pixels_through_scale_crop_and_flip(mode):
     transform = AvaTransform(mode=mode, crop_size=64, jitter_scales=(64, 80), color_augmentation=False)

@@ -105,14 +105,19 @@ def test_old_flex_name_is_flex_keys():
 
 
 # ------------------------------------------------------------------------------ the script
-def test_layer_table_is_the_models_memory_layers():
-    """The benchmark's shape table (so the GPU machine needs no PyTorchVideo) matches the models."""
+def test_layer_tables_are_the_models_layers():
+    """The op's shape tables (so python -m memvit_ext and the GPU machine need neither the model nor
+    PyTorchVideo) equal what the built models give."""
+    from memvit_ext.testing import MEMVIT16_LAYERS, MEMVIT24_LAYERS
+
     shapes = pytest.importorskip("memvit.models.shapes", reason="the models need PyTorchVideo")
-    for preset, table in (("memvit_16_16x4", bench_gpu.MEMVIT16_MEMORY_LAYERS),
-                          ("memvit_24_32x3", bench_gpu.MEMVIT24_MEMORY_LAYERS)):
-        layers = [p for p in distinct(shapes.preset_attention_problems(preset)) if p.n_mem]
+    for preset, table, memory_table in (
+            ("memvit_16_16x4", MEMVIT16_LAYERS, bench_gpu.MEMVIT16_MEMORY_LAYERS),
+            ("memvit_24_32x3", MEMVIT24_LAYERS, bench_gpu.MEMVIT24_MEMORY_LAYERS)):
+        layers = distinct(shapes.preset_attention_problems(preset))
         assert list(table) == layers, preset
-        assert all(p.n_mem == 2 for p in table)  # two memory clips
+        assert list(memory_table) == [p for p in layers if p.n_mem], preset
+        assert all(p.n_mem == 2 for p in memory_table)  # two memory clips
 
 
 @pytest.fixture(scope="module")

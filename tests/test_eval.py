@@ -11,11 +11,14 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, make_tiny_ava, overrides
 
+from memvit import eval as memvit_eval
+from memvit import train as memvit_train
 from memvit.checkpoint import save_checkpoint
+from memvit.cli import load_model
 from memvit.config import build_model, load_config
 from memvit.data.ava_files import read_boxes_csv
-from memvit.evaluation import engine as memvit_eval
-from memvit.training import trainer as memvit_train
+from memvit.data.loader import build_loader
+from memvit.evaluation.engine import predict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -45,8 +48,8 @@ def test_predictions_are_the_models_outputs_in_stream_order(tiny_data, tmp_path)
     cfg = load_config(CONFIG, overrides(tiny_data, tmp_path, {"TEST.BATCH_SIZE": 2}))
     torch.manual_seed(0)
     model = build_model(cfg).eval()
-    loader = memvit_eval.build_eval_loader(cfg, "test")
-    predictions = memvit_eval.predict(model, loader, progress=False)
+    loader = build_loader(cfg, "test")
+    predictions = predict(model, loader, progress=False)
     assert model.memory.num_cached == 0  # predict() restored the (empty) memory it found
     expected = []
     with torch.no_grad():
@@ -67,6 +70,6 @@ def test_reference_form_evaluates_a_checkpoint(tiny_data, tmp_path, capsys):
     assert memvit_train.main(args) == 0
     assert "AVA frame-mAP" in capsys.readouterr().out
     scores = read_boxes_csv(tmp_path / "out" / "eval_test" / "predictions.csv")
-    loaded = memvit_eval.load_for_eval(cfg, str(path))
+    loaded = load_model(cfg, str(path))
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
     assert scores

@@ -34,9 +34,10 @@ from media import (
 from PIL import Image
 
 from memvit.data.ava_files import read_boxes_csv
+from memvit.infer import main
 from memvit.streaming.detector import ClipSpec, StreamingDetector
 from memvit.streaming.person_boxes import FullFrameBoxes
-from memvit.streaming.runner import RunOptions, StreamRunner, label_names, main
+from memvit.streaming.runner import RunOptions, StreamRunner, label_names
 from memvit.streaming.video_io import AnnotatedVideoWriter, LiveReader, probe_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,6 +77,12 @@ def boxes_csv(path: Path, video: str, seconds: int, rng: np.random.Generator) ->
     return kept
 
 
+def shapes_video(path: Path, frames: int, seed: int) -> None:
+    """A 30 fps file of ``frames`` frames of moving shapes at ``path``."""
+    times = [i / 30 for i in range(frames)]
+    write_video(path, moving_shapes(times, SIZE, seed=seed), times)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -91,9 +98,8 @@ def test_video_file_end_to_end(setup, tmp_path, gen):
     """CSV boxes, label map: every output readable, and the scores equal the oracle clip by clip."""
     root, cfg = setup
     rng = np.random.default_rng(seed_of(gen))
-    times = [i / 30 for i in range(120)]
     video = tmp_path / "clip.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=seed_of(gen)), times)
+    shapes_video(video, 120, seed=seed_of(gen))
     kept = boxes_csv(tmp_path / "boxes.csv", "clip", 4, rng)
     out = tmp_path / "out"
     assert run_cli(cfg, video, out, "--boxes", tmp_path / "boxes.csv", "--label-map", root / "labels.pbtxt") == 0
@@ -150,9 +156,8 @@ def test_variable_frame_rate(setup, tmp_path, gen):
 
 def test_video_shorter_than_one_clip(setup, tmp_path, gen, capsys):
     root, cfg = setup
-    times = [i / 30 for i in range(15)]
     video = tmp_path / "short.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=seed_of(gen)), times)
+    shapes_video(video, 15, seed=seed_of(gen))
     out = tmp_path / "out"
     assert run_cli(cfg, video, out, "--top-k", 7) == 0
     assert "shorter than one clip" in capsys.readouterr().err
@@ -185,9 +190,8 @@ def test_truncated_video_keeps_what_was_decoded(setup, tmp_path, gen, capsys):
 @pytest.mark.parametrize("case", ["missing", "garbage", "moov-less", "boxes of another video", "bad label map"])
 def test_bad_input_is_a_clear_error(setup, tmp_path, case, capsys):
     root, cfg = setup
-    times = [i / 30 for i in range(60)]
     video = tmp_path / "clip.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=1), times)
+    shapes_video(video, 60, seed=1)
     extra = []
     if case == "missing":
         video, message = tmp_path / "nope.mp4", "no such file"
@@ -223,9 +227,8 @@ def test_person_detector_from_local_weights(setup, tmp_path, monkeypatch):
     detector = fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None, num_classes=91,
                                                     box_score_thresh=0.0)
     torch.save(detector.state_dict(), tmp_path / "det.pth")
-    times = [i / 30 for i in range(60)]
     video = tmp_path / "clip.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=2), times)
+    shapes_video(video, 60, seed=2)
     arch = ["--detector-arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--detector-threshold", "0"]
     assert run_cli(cfg, video, tmp_path / "out", "--detector-weights", tmp_path / "det.pth", *arch, "--no-video") == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -233,6 +236,22 @@ def test_person_detector_from_local_weights(setup, tmp_path, monkeypatch):
     assert not (tmp_path / "torch_home").exists()
     torch.save({"model": {"backbone.body.nope": torch.zeros(1)}}, tmp_path / "bad.pth")
     assert run_cli(cfg, video, tmp_path / "out2", "--detector-weights", tmp_path / "bad.pth", *arch) == 2
+
+
+def test_the_command_wires_and_the_wing_works(setup, tmp_path, monkeypatch):
+    """``python -m memvit.infer`` gets its model from the command kit (``memvit.cli.load_model``:
+    seeded before building, strict checkpoint) and the streaming wing parses no arguments."""
+    import memvit.infer
+    import memvit.streaming.runner as runner
+
+    assert not any(hasattr(runner, name) for name in ("main", "build_parser", "run_cli", "load_detector", "argparse"))
+    root, cfg = setup
+    calls = []
+    real = memvit.infer.load_model
+    monkeypatch.setattr(memvit.infer, "load_model", lambda *a, **k: calls.append(k) or real(*a, **k))
+    shapes_video(tmp_path / "v.mp4", 30, seed=0)
+    assert run_cli(cfg, tmp_path / "v.mp4", tmp_path / "out", "--no-video", "--no-timeline", seed=3) == 0
+    assert [(k["seed"], k["implementation"]) for k in calls] == [(3, "auto")]
 
 
 def test_annotated_writer_keeps_odd_sizes(tmp_path, gen):
@@ -270,9 +289,8 @@ def test_metadata_that_is_not_utf8(setup, tmp_path, suffix, gen):
 def test_max_seconds_stops_where_asked(setup, tmp_path, gen, capsys):
     """--max-seconds on a longer, intact file is success (exit 0), not a 'truncated' file."""
     root, cfg = setup
-    times = [i / 30 for i in range(150)]
     video = tmp_path / "long.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=seed_of(gen)), times)
+    shapes_video(video, 150, seed=seed_of(gen))
     out = tmp_path / "out"
     assert run_cli(cfg, video, out, "--max-seconds", 1.5, "--interval", 0.5, "--no-timeline") == 0
     captured = capsys.readouterr()
@@ -320,9 +338,8 @@ def test_odd_file_names_round_trip(setup, tmp_path):
     csv module and by --boxes-style readers) and the JSON outputs."""
     root, cfg = setup
     name = 'take 1, "best" \'cut\'\nfinal;x'
-    times = [i / 30 for i in range(60)]
     video = tmp_path / f"{name}.mp4"
-    write_video(video, moving_shapes(times, SIZE, seed=4), times)
+    shapes_video(video, 60, seed=4)
     with open(tmp_path / "boxes.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([[name, f"{sec:04d}", 0.1, 0.2, 0.6, 0.9, "", 0.95] for sec in (0, 1)])
     out = tmp_path / "out"

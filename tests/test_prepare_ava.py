@@ -26,7 +26,8 @@ from media import LATIN1_TITLE, PLACEHOLDER, RecordingServer, crafted_references
 
 from memvit.data import prepare_ava as pa
 from memvit.data.ava_files import read_frame_list
-from memvit.data.prepare_ava import ExtractionParams, prepare_ava, select_frames
+from memvit.data.extract_frames import ExtractionParams, select_frames
+from memvit.data.prepare_ava import prepare_ava
 
 W, H = 64, 48
 COLS, ROWS = 4, 2  # 8 blocks of 16x24 pixels: one bit of the frame index each
@@ -197,7 +198,7 @@ def test_a_seek_past_start_falls_back_to_decoding_from_the_beginning(videos, tmp
             self._container.seek(offset + round(Fraction(1, 2) / self._container.streams.video[0].time_base), **kwargs)
 
     monkeypatch.setattr(av, "open", Overshooting)
-    with caplog.at_level(logging.DEBUG, logger=pa.__name__):
+    with caplog.at_level(logging.DEBUG, logger="memvit.data.extract_frames"):  # where extraction logs
         run(videos, tmp_path, video_ids=["-vid30"])
     assert "seek overshot start" in caplog.text
     assert shown(tmp_path / "frames" / "-vid30", "-vid30") == list(range(30, 90))

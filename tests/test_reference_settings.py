@@ -24,13 +24,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from ava_fixtures import CONFIG, make_tiny_ava, overrides
+from ava_fixtures import CONFIG, box_image, make_tiny_ava, overrides
 from fvcore.common.config import CfgNode
 from torch import nn
 
 from memvit.config import REFERENCE_ONLY_KEYS, ConfigError, build_model, get_default_config, load_config, model_kwargs
-from memvit.data.ava import AvaTransform, build_ava_dataset, load_keyframes, transform_from_config
+from memvit.data.ava import build_ava_dataset, load_keyframes
 from memvit.data.ava_files import read_boxes_csv, read_excluded_timestamps
+from memvit.data.clips import AvaTransform, transform_from_config
+from memvit.data.loader import build_loader
 from memvit.evaluation import engine as memvit_eval
 from memvit.streaming.detector import ClipSpec
 from memvit.training.solver import clip_gradients, parameter_groups
@@ -294,20 +296,12 @@ def test_merge_boxes_by_value_key_reaches_the_loader(tiny_data, tmp_path):
 
 
 # ---------------------------------------------------------------------------------- TEST_FORCE_FLIP
-def white_box_clip(box, size=(48, 64)):
-    h, w = size
-    frames = np.zeros((2, h, w, 3), np.uint8)
-    x1, y1, x2, y2 = (np.array(box) * [w, h, w, h]).round().astype(int)
-    frames[:, y1:y2, x1:x2] = 255
-    return frames
-
-
 @pytest.mark.parametrize("mode", ["val", "test"])
 def test_force_flip_flips_val_and_test_clips_and_their_boxes(mode):
     """The reference at val/test time with AVA.TEST_FORCE_FLIP: image mirrored, boxes
     x1' = W - 1 - x2, x2' = W - 1 - x1 (its flip_boxes), y unchanged."""
     box = np.array([[0.1, 0.25, 0.4, 0.75]], np.float32)
-    frames = white_box_clip(box[0])
+    frames = box_image(box[0], (48, 64))
     plain, plain_boxes = AvaTransform(mode=mode, crop_size=48, color_augmentation=False)(frames, box)
     flipped, flipped_boxes = AvaTransform(mode=mode, crop_size=48, color_augmentation=False,
                                           force_flip=True)(frames, box)
@@ -343,7 +337,7 @@ def test_flip_average_is_the_mean_of_a_plain_and_a_flipped_pass(tiny_data, tmp_p
     passes = []
     for flip in (False, True):
         one = tiny_cfg(tiny_data, tmp_path, {"AVA.TEST_FORCE_FLIP": flip})
-        passes.append(memvit_eval.predict(model, memvit_eval.build_eval_loader(one, "test"), progress=False))
+        passes.append(memvit_eval.predict(model, build_loader(one, "test"), progress=False))
     assert not np.allclose(passes[0].scores, passes[1].scores)  # the flip changes the scores
     got = seen["p"]
     assert got.videos == passes[0].videos and np.array_equal(got.boxes, passes[0].boxes)

@@ -19,10 +19,12 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, make_tiny_ava, overrides
 
+from memvit import train as memvit_train
 from memvit.checkpoint import read_checkpoint
 from memvit.config import load_config
-from memvit.training import trainer as memvit_train
+from memvit.training.resume import RunSchedule, training_checkpoints
 from memvit.training.solver import build_schedule
+from memvit.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = {"TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.CHECKPOINT_PERIOD": 1}
@@ -36,7 +38,7 @@ def tiny_data(tmp_path_factory):
 def train(data: Path, out: Path, monkeypatch=None, stop_at: int | None = None, **extra) -> int:
     """``python -m memvit.train`` in this process; ``stop_at``: stop as SIGTERM does after that global iteration."""
     if stop_at is not None:
-        step = memvit_train.Trainer.step
+        step = Trainer.step
 
         def stopping(self, batch):
             loss = step(self, batch)
@@ -44,7 +46,7 @@ def train(data: Path, out: Path, monkeypatch=None, stop_at: int | None = None, *
                 self.stop_requested = True
             return loss
 
-        monkeypatch.setattr(memvit_train.Trainer, "step", stopping)
+        monkeypatch.setattr(Trainer, "step", stopping)
     try:
         return memvit_train.main(["--cfg", CONFIG, *overrides(data, out, {**QUIET, **extra})])
     finally:
@@ -134,7 +136,7 @@ def test_the_checkpoint_with_most_iterations_is_resumed_whatever_the_file_times(
     first = checkpoints / "checkpoint_epoch_00001.pyth"
     future = time.time() + 3600
     os.utime(first, (future, future))  # the older checkpoint is now the newest file
-    assert memvit_train.training_checkpoints(str(checkpoints))[0].endswith(("checkpoint_last.pyth",
+    assert training_checkpoints(str(checkpoints))[0].endswith(("checkpoint_last.pyth",
                                                                             "checkpoint_epoch_00002.pyth"))
     before = hashes(checkpoints)
     lines = len(records(out))
@@ -203,7 +205,7 @@ def test_an_extension_is_bit_exact_across_a_second_interruption(tiny_data, tmp_p
     extension = last_a["train_state"]["schedule"]["extensions"][0]
     assert extension["from_epoch"] == pytest.approx(6 / iters) and extension["from_lr"] == old(6 / iters)
     assert math.isclose(extension["to_epoch"], 3.0) and extension["end_lr"] == cfg.SOLVER.COSINE_END_LR
-    curve = memvit_train.RunSchedule(old, [extension])  # the learning rate of global iteration s: at (s - 1) / iters
+    curve = RunSchedule(old, [extension])  # the learning rate of global iteration s: at (s - 1) / iters
     assert all(lrs[s] == pytest.approx(curve((s - 1) / iters), rel=1e-12) for s in steps)
     assert lrs[steps[-1]] < lrs[7] / 5  # annealed towards COSINE_END_LR
 
@@ -211,7 +213,7 @@ def test_an_extension_is_bit_exact_across_a_second_interruption(tiny_data, tmp_p
 def test_run_schedule_extension_by_hand():
     """A cosine from (3, 0.5) to (10, 0.01): half-way it is the mean (0.255); before 3 the recipe's."""
     base = build_schedule(load_config(CONFIG, ["SOLVER.MAX_EPOCH", "6"]))
-    schedule = memvit_train.RunSchedule(base, [{"from_epoch": 3.0, "from_lr": 0.5, "to_epoch": 10.0,
+    schedule = RunSchedule(base, [{"from_epoch": 3.0, "from_lr": 0.5, "to_epoch": 10.0,
                                                 "end_lr": 0.01}])
     assert schedule(2.0) == base(2.0) and schedule(3.0) == pytest.approx(0.5)
     assert schedule(6.5) == pytest.approx(0.255) and schedule(10.0) == pytest.approx(0.01)

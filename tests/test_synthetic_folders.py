@@ -13,6 +13,7 @@ import pytest
 
 from memvit.cli import UserError
 from memvit.data import synthetic
+from memvit.data.synthetic import write as synthetic_write  # where generate() finds its helpers
 from memvit.experiments import memory_ablation
 
 STAND = (synthetic.DEFAULT_CLASSES[0],)  # one class: a tiny set is always valid
@@ -119,7 +120,7 @@ def test_a_failure_midway_leaves_the_old_data(tmp_path, monkeypatch, where):
     old = snapshot(root)
 
     if where == "render":  # fails in the second video, after the first one is written
-        real, calls = synthetic.render_video, []
+        real, calls = synthetic_write.render_video, []
 
         def failing(*args, **kwargs):
             calls.append(1)
@@ -127,9 +128,9 @@ def test_a_failure_midway_leaves_the_old_data(tmp_path, monkeypatch, where):
                 raise OSError("disk full (injected)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(synthetic, "render_video", failing)
+        monkeypatch.setattr(synthetic_write, "render_video", failing)
     else:  # fails while moving the new files into place, after the old ones are moved aside and some new ones in
-        real_install, real_replace, calls = synthetic._install, synthetic.os.replace, []
+        real_install, real_replace, calls = synthetic_write._install, synthetic_write.os.replace, []
         fail_at = len(old) - 1 + 5  # every old listed file moved aside, then 4 new ones moved in
 
         def failing_replace(src, dst):
@@ -139,13 +140,13 @@ def test_a_failure_midway_leaves_the_old_data(tmp_path, monkeypatch, where):
             return real_replace(src, dst)
 
         def install(*args):
-            monkeypatch.setattr(synthetic.os, "replace", failing_replace)
+            monkeypatch.setattr(synthetic_write.os, "replace", failing_replace)
             try:
                 return real_install(*args)
             finally:
-                monkeypatch.setattr(synthetic.os, "replace", real_replace)
+                monkeypatch.setattr(synthetic_write.os, "replace", real_replace)
 
-        monkeypatch.setattr(synthetic, "_install", install)
+        monkeypatch.setattr(synthetic_write, "_install", install)
     with pytest.raises(OSError, match="injected"):
         synthetic.generate(root, **{**ARGS, "seed": 12}, overwrite=True)
     monkeypatch.undo()
@@ -154,7 +155,7 @@ def test_a_failure_midway_leaves_the_old_data(tmp_path, monkeypatch, where):
     assert snapshot(root) == old
     assert not list(tmp_path.glob(".syn.*"))  # no temporary or backup folder left
     # A fresh target: a failure leaves nothing at all.
-    monkeypatch.setattr(synthetic, "render_video", lambda *a, **k: (_ for _ in ()).throw(OSError("injected")))
+    monkeypatch.setattr(synthetic_write, "render_video", lambda *a, **k: (_ for _ in ()).throw(OSError("injected")))
     with pytest.raises(OSError):
         synthetic.generate(tmp_path / "fresh", **ARGS)
     assert not (tmp_path / "fresh").exists() and not list(tmp_path.glob(".fresh.*"))

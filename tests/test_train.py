@@ -19,10 +19,14 @@ import pytest
 import torch
 from ava_fixtures import CONFIG, ROOT, make_tiny_ava, overrides
 
+from memvit import train as memvit_train
 from memvit.checkpoint import read_checkpoint
 from memvit.config import build_model, load_config
-from memvit.training import trainer as memvit_train
+from memvit.data.ava import ava_collate
+from memvit.data.loader import build_loader
+from memvit.training.distributed import World
 from memvit.training.solver import build_schedule, lr_scale, parameter_groups
+from memvit.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -90,11 +94,34 @@ def test_training_run_leaves_checkpoints_logs_curves_and_an_evaluation(tiny_data
     assert "model_state" in last and "optimizer_state" in last and isinstance(last["cfg"], str)
 
 
+# ---------------------------------------------------------------------------------- the data in stream order
+def test_training_and_evaluation_load_the_data_alike(tiny_data, tmp_path):
+    """One DataLoader builder for both (memvit.data.loader): the config's workers, ava_collate, no
+    pinned memory on the CPU, worker seeds from a generator of the loader's own (RNG_SEED + epoch),
+    and workers that leave SIGTERM to the main process: an evaluation's worker survives it too."""
+    cfg = load_config(CONFIG, overrides(tiny_data, tmp_path, {"DATA_LOADER.NUM_WORKERS": 1}))
+    trainer = Trainer(cfg, World())
+    trainer.progress.epoch = 3
+    for split, loader, seed in (("train", trainer.loader(), cfg.RNG_SEED + 3),
+                                ("val", build_loader(cfg, "val"), cfg.RNG_SEED)):
+        assert loader.num_workers == 1 and loader.collate_fn is ava_collate and not loader.pin_memory, split
+        assert loader.generator.initial_seed() == seed, split
+        batches = iter(loader)
+        next(batches)
+        os.kill(batches._workers[0].pid, signal.SIGTERM)  # a cluster's pre-emption reaches every process
+        time.sleep(0.5)
+        assert len(list(batches)) == len(loader) - 1, split
+
+
 # ---------------------------------------------------------------------------------- nothing lost
-def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+def launch(args: list[str], kill_in_save: int | None = None) -> subprocess.Popen:
+    """``python -m memvit.train ARGS``; ``kill_in_save=N``: SIGKILLed inside its N-th checkpoint write
+    (tests/train_killed_in_save.py)."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-                   "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "memvit.train", *args], cwd=ROOT, env=environment,
+                   "PYTHONPATH": str(ROOT)}
+    command = (["-m", "memvit.train"] if kill_in_save is None else
+               [str(ROOT / "tests" / "train_killed_in_save.py"), str(kill_in_save)])
+    return subprocess.Popen([sys.executable, *command, *args], cwd=ROOT, env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -159,7 +186,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
     proc.kill()
     proc.wait(timeout=60)
     # 3. SIGKILL inside the next checkpoint write (after the temporary file, before the rename).
-    proc = launch(args, env={"MEMVIT_FAULT_KILL_IN_SAVE": "1"})
+    proc = launch(args, kill_in_save=1)
     assert proc.wait(timeout=300) == -signal.SIGKILL
     assert any(".tmp-" in name for name in os.listdir(out / "checkpoints"))
     # 4. Resume to the end.
@@ -190,7 +217,7 @@ def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):
 def test_non_finite_loss_stops_naming_the_iteration(tiny_data, tmp_path, caplog):
     out = tmp_path / "run"
     broken = {"DATA.STD": "[0.0, 0.0, 0.0]", "TEST.ENABLE": False}  # every input becomes inf or nan
-    with caplog.at_level(logging.ERROR, logger="memvit.training.trainer"):
+    with caplog.at_level(logging.ERROR, logger="memvit.train"):
         assert memvit_train.main(["--cfg", CONFIG, *overrides(tiny_data, out, broken)]) == 1
     message = " ".join(r.getMessage() for r in caplog.records)
     assert "non-finite loss" in message and "epoch 1, iteration 1" in message and "none" in message

@@ -17,8 +17,9 @@ MV_DEVICE int segment_of(const Params& p, int key) {
   return s;
 }
 
-// The rel_bias columns key `local` of segment s adds (-1: none). Same rule as key_coords() in
-// pooling_attention.h: cls first, then (t, h, w) raster order with w fastest.
+// The rel_bias columns key `local` of segment s adds (-1: none). The bin rule written in
+// pooling_attention.h (and key_bin_onehot in memvit_ext/rel_pos.py): cls first, then
+// (t, h, w) raster order with w fastest.
 struct KeyBins {
   int t, h, w;
 };

@@ -48,7 +48,9 @@ struct Params {
   const float* lse_in = nullptr;  // the forward's lse, contiguous
   const void* dout = nullptr;     // contiguous (B, H, Nq, D)
   float* lse2 = nullptr;   // scratch (B, H, Nq): lse * log2(e), +inf for rows that attend to nothing
-  float* delta = nullptr;  // scratch (B, H, Nq): rowsum(dout * (out - residual))
+  // scratch (B, H, Nq): the softmax-gradient row term sum_k P dP; exact on the tensor-core path
+  // (delta_tc_kernel), sum_d dO (out - residual) on the float32 path (bwd_prepass.cuh)
+  float* delta = nullptr;
   void* dq = nullptr;      // contiguous (B, H, Nq, D)
   float* d_rel_bias = nullptr;  // contiguous (B, H, Nq, bins)
   float* dkv_partial = nullptr;  // [2][splits][B*H][Nk][D] float32 when splits > 1

@@ -8,7 +8,13 @@ Every reader here raises :class:`AvaFormatError` naming the file and the 1-based
 * :func:`read_label_map`: the ``.pbtxt`` action lists (v2.2 ``label {...}`` and v2.1 ``item {...}``).
 * :func:`read_boxes_csv`: ``ava_{train,val}_v2.2.csv`` and detector/prediction box files.
 * :func:`read_excluded_timestamps`, :func:`read_frame_list` (PySlowFast ``frame_lists/*.csv``).
-* :func:`write_boxes_csv`: predictions in the format the official scorers read.
+* Writers for each of them (:func:`write_label_map`, :func:`write_boxes_csv`,
+  :func:`write_excluded_timestamps`, :func:`write_frame_list`), so every file memvit writes in
+  the AVA layout (the synthetic set, ``prepare_ava``'s frame lists, predictions, the demo's
+  boxes) is written by one piece of code that its reader here reads back.
+* The layout itself: :data:`FPS`, :data:`FIRST_SECOND`, :data:`KEYFRAME_SECONDS`,
+  :func:`frame_name`, :func:`sec_to_frame` and the file and folder names PySlowFast's ``AVA.*``
+  defaults expect.
 
 :class:`BoxRow` is one CSV row; :class:`BoxTable` holds many rows as NumPy columns, the form the
 scorer works on and the cheap way to hand it millions of per-class detections.
@@ -28,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cli import UserError
-from ..files import atomic_path
+from ..files import atomic_path, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,48 @@ _LABEL_TYPE_GROUPS = {
 # Coordinates this far outside [0, 1] are clipped (rounding in the released files, e.g. 1.0001);
 # anything further is an error, most likely pixel coordinates.
 CLIP_TOLERANCE = 0.05
+
+# ----------------------------------------------------------------------------- the layout
+# AVA's frame folders: frames at 30 fps, frame 1 (``<video>_000001.jpg``) the one shown at second 900.0 of the
+# movie, seconds 900 ... 1801 (PySlowFast's ``ffmpeg -ss 900 -t 901 -r 30``); keyframes at whole seconds.
+FPS = 30
+FIRST_SECOND = 900
+EXTRACTED_SECONDS = 901
+KEYFRAME_SECONDS = range(902, 1799)  # the seconds AVA annotates (and PySlowFast reads)
+FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR = "frames", "frame_lists", "annotations"  # PySlowFast's layout
+LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"  # sic: PySlowFast's spelling
+LABEL_TYPES: tuple[str, ...] = tuple(_LABEL_TYPE_GROUPS)
+
+
+def frame_name(video: str, index: int) -> str:
+    """File name of 0-based frame ``index`` of a frame folder (files count from 1, as ffmpeg's ``%06d``)."""
+    return f"{video}_{index + 1:06d}.jpg"
+
+
+def sec_to_frame(sec: int) -> int:
+    """Index (0-based) in a frame folder of the frame shown at keyframe second ``sec``."""
+    return (sec - FIRST_SECOND) * FPS
+
+
+def frame_list_file(split: str) -> str:
+    """``frame_lists/<split>.csv`` (``AVA.TRAIN_LISTS`` / ``AVA.TEST_LISTS``)."""
+    return f"{split}.csv"
+
+
+def groundtruth_file(split: str) -> str:
+    """AVA's ground-truth boxes of a split (``AVA.TRAIN_GT_BOX_LISTS``, ``AVA.GROUNDTRUTH_FILE``)."""
+    return f"ava_{split}_v2.2.csv"
+
+
+def excluded_file(split: str) -> str:
+    """AVA's keyframes left out of scoring (``AVA.EXCLUSION_FILE``)."""
+    return f"ava_{split}_excluded_timestamps_v2.2.csv"
+
+
+def predicted_boxes_file(split: str) -> str:
+    """Person-detector boxes, as PySlowFast names them (``AVA.TEST_PREDICT_BOX_LISTS``)."""
+    return f"ava_{split}_predicted_boxes.csv"
 
 
 class AvaFormatError(UserError, ValueError):
@@ -180,6 +228,25 @@ def _pbtxt_block(path: PathLike, tokens: Iterator[tuple[str, str, int]],
         if name in fields:
             raise AvaFormatError(path, name_line, f"field {name!r} given twice in one block")
         fields[name] = (kind, text, name_line)
+
+
+def label_map_text(labels: Iterable[tuple[int, str, str]]) -> str:
+    """The v2.2 (ActivityNet 2019) action list of ``(label_id, name, label_type)`` entries, in their order:
+    ``label { name: "..." label_id: N label_type: T }``; :func:`read_label_map` reads it back."""
+    blocks = []
+    for label_id, name, label_type in labels:
+        if label_type not in _LABEL_TYPE_GROUPS:
+            raise ValueError(f"label {name!r}: label_type must be one of {', '.join(LABEL_TYPES)}, got {label_type!r}")
+        if "\n" in name or "\r" in name:
+            raise ValueError(f"label {name!r}: a label map name cannot hold a line break")
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        blocks.append(f'label {{\n  name: "{quoted}"\n  label_id: {int(label_id)}\n  label_type: {label_type}\n}}\n')
+    return "".join(blocks)
+
+
+def write_label_map(path: PathLike, labels: Iterable[tuple[int, str, str]]) -> None:
+    """Write :func:`label_map_text` of ``labels`` to ``path`` atomically."""
+    write_text(path, label_map_text(labels))
 
 
 # ----------------------------------------------------------------------------- box CSVs
@@ -336,24 +403,38 @@ class BoxTable:
                    box=np.repeat(boxes, k, axis=0), action=np.tile(class_ids, n), extra=scores.reshape(-1))
 
 
-def write_boxes_csv(path: PathLike, rows: Iterable[BoxRow] | BoxTable) -> None:
-    """Write rows as an AVA CSV the official scorers read: ``video,0902,x1,y1,x2,y2,action,score``.
+def format_timestamp(t: float) -> str:
+    """AVA timestamps are whole seconds, 4-digit zero-padded (``0902``); other times keep milliseconds."""
+    if isinstance(t, int):  # the common case, fast: millions of prediction rows
+        return f"{t:04d}"
+    nearest = round(t)
+    return f"{nearest:04d}" if abs(t - nearest) < 1e-6 else f"{t:.3f}"
 
-    Timestamps are 4-digit zero-padded and coordinates have 3 decimals, as in the released
-    files; column 8 (the score) has 6. A missing action or score is written as an empty field.
-    """
+
+def box_csv_row(video: str, sec: float, box: Sequence[float], action: int | None, extra: float | None, *,
+                extra_decimals: int = 6) -> list[str]:
+    """The fields of one box CSV row, for a ``csv.writer`` (which quotes a video id holding a comma, quote
+    or newline): the timestamp by :func:`format_timestamp`, coordinates with 3 decimals as in the released
+    files, column 8 with ``extra_decimals`` (6 for a score, 0 for a person id); a missing action
+    (None or negative) or column 8 (None or NaN) is an empty field."""
+    x1, y1, x2, y2 = box
+    return [video, format_timestamp(sec), f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}",
+            "" if action is None or action < 0 else str(action),
+            "" if extra is None or extra != extra else f"{extra:.{extra_decimals}f}"]  # extra != extra: NaN
+
+
+def write_boxes_csv(path: PathLike, rows: Iterable[BoxRow] | BoxTable, *, extra_decimals: int = 6) -> None:
+    """Write rows as an AVA CSV the official scorers read: ``video,0902,x1,y1,x2,y2,action,score``
+    (:func:`box_csv_row`; ``extra_decimals=0`` writes column 8 as the person id of ground truth)."""
     if isinstance(rows, BoxTable):
         t = rows
         items: Iterable[tuple] = zip(t.video.tolist(), t.sec.tolist(), t.box.tolist(), t.action.tolist(),
                                      t.extra.tolist())
     else:
-        items = ((r.video, r.sec, r.box, -1 if r.action is None else r.action,
-                  math.nan if r.extra is None else r.extra) for r in rows)
+        items = ((r.video, r.sec, r.box, r.action, r.extra) for r in rows)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")  # quotes a video id holding a comma, quote or newline
-        writer.writerows((video, f"{sec:04d}", f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}",
-                          "" if action < 0 else str(action), "" if math.isnan(extra) else f"{extra:.6f}")
-                         for video, sec, (x1, y1, x2, y2), action, extra in items)
+        csv.writer(f, lineterminator="\n").writerows(box_csv_row(*item, extra_decimals=extra_decimals)
+                                                     for item in items)
 
 
 # ----------------------------------------------------------------------------- other files
@@ -375,7 +456,10 @@ def read_excluded_timestamps(path: PathLike) -> set[tuple[str, int]]:
     return keys
 
 
-_FRAME_LIST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
+def write_excluded_timestamps(path: PathLike, keys: Iterable[tuple[str, int]]) -> None:
+    """Write (video_id, second) keyframes, in the given order, as ``video,0902`` rows atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows((video, f"{int(sec):04d}") for video, sec in keys)
 
 
 def read_frame_list(path: PathLike) -> dict[str, list[str]]:
@@ -393,7 +477,7 @@ def read_frame_list(path: PathLike) -> dict[str, list[str]]:
     with open(path, encoding="utf-8") as f:
         header = f.readline().split()
         if len(header) != 5 or header[2].lstrip("-").isdigit():
-            raise AvaFormatError(path, 1, "expected the header line '" + " ".join(_FRAME_LIST_HEADER) + "'")
+            raise AvaFormatError(path, 1, f"expected the header line '{FRAME_LIST_HEADER}'")
         for lineno, line in enumerate(f, 2):
             fields = line.split()
             if not fields:
@@ -435,3 +519,20 @@ def _frames_in_order(path: PathLike, video: str, ids: array.array, lines: array.
     missing = int(expected[bad])
     raise AvaFormatError(path, lines[order[bad]], f"video {video}: frame_id {missing} is missing "
                          f"(next listed id is {sorted_ids[bad]}); frame ids must be 0..n-1")
+
+
+def frame_list_chunks(videos: Iterable[tuple[str, int]]) -> Iterator[str]:
+    """A frame list as text: the header, then one chunk per ``(video, frame count)`` (its ``video_id`` is
+    its position): ``<video> <index> <frame_id> <video>/<frame_name> ""`` rows, space separated."""
+    yield FRAME_LIST_HEADER + "\n"
+    for index, (video, count) in enumerate(videos):
+        if not video or any(c.isspace() for c in video):
+            raise ValueError(f"video id {video!r}: a frame list is space-separated, ids cannot be empty or hold "
+                             "whitespace")
+        yield "".join(f'{video} {index} {k} {video}/{frame_name(video, k)} ""\n' for k in range(count))
+
+
+def write_frame_list(path: PathLike, videos: Iterable[tuple[str, int]]) -> None:
+    """Write :func:`frame_list_chunks` to ``path`` atomically, streamed (AVA's train list has 6 million rows)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(frame_list_chunks(videos))

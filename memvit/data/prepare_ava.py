@@ -13,21 +13,8 @@ Output (``AVA`` above)::
     frames/.complete/<id>.json           done-marker: what was extracted, from which source file
     frames/.partial/<id>/                work folder, renamed to frames/<id> once complete
 
-**Which source frame lands in output frame i.** Output frame i shows the video at time
-``t_i = start + i / fps``: it is the decoded frame with the largest presentation time ``<= t_i``, i.e. the frame
-on screen at that instant. Times are exact fractions (pts x time base), counted from the container's start time,
-as ``ffmpeg -ss`` counts them. This handles any source rate and variable frame rate: sources faster than ``fps``
-drop frames, slower ones repeat them. Two refinements:
-
-* container timestamps are rounded to the stream's time base (Matroska/WebM store milliseconds, so the 30 fps
-  frame at 66.67 ms is stored as 67 ms); a frame therefore counts as shown at ``t_i`` when its time is
-  ``<= t_i`` plus one time-base tick (at most half an output frame). Without this, 30 fps WebM sources would
-  repeat and drop frames;
-* times before the first decoded frame show that first frame, and the last frame is shown until its time plus its
-  duration; output frames past that end are not written (the video ended early: a warning with the count).
-
-For AVA (start 900, duration 901, fps 30) this gives 27030 frames and frame 1 is the frame shown at 900.0 s, which is
-what PySlowFast's ``ffmpeg -ss 900 -t 901 -r 30`` recipe aims at.
+**Which source frame lands in output frame i**: the rule of :mod:`memvit.data.timeline`, applied by
+:mod:`memvit.data.extract_frames` (one video file -> JPEG frames), which this module runs per video.
 
 **Markers live outside the frame folders** (``frames/.complete``): PyTorchVideo's AVA loader lists a frame folder
 and natural-sorts it, so any extra file in ``frames/<id>/`` would shift every frame by one.
@@ -46,77 +33,45 @@ import contextlib
 import csv
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import queue
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..cli import UserError, user_errors_exit
-from ..files import atomic_path, write_text
+from ..files import write_text
+from .ava_files import (
+    ANNOTATIONS_DIR,
+    EXTRACTED_SECONDS,
+    FIRST_SECOND,
+    FPS,
+    FRAME_LISTS_DIR,
+    FRAMES_DIR,
+    frame_list_file,
+    frame_name,
+    groundtruth_file,
+    write_frame_list,
+)
+from .extract_frames import ExtractionError, ExtractionParams, ProgressFn, extract_frames, select_frames
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")  # what AVA's download site serves; earlier ones win on a clash
-FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"  # sic: PySlowFast's spelling
-ANNOTATION_FILES = {"train": "ava_train_v2.2.csv", "val": "ava_val_v2.2.csv"}
+ANNOTATION_FILES = {split: groundtruth_file(split) for split in ("train", "val")}
 PARTIAL_DIR = ".partial"
 COMPLETE_DIR = ".complete"
 LOCK_FILE = ".prepare_ava.lock"
 MARKER_VERSION = 1
 
-T = TypeVar("T")
-ProgressFn = Callable[[int, int], None]
-
-
-class ExtractionError(RuntimeError):
-    """A video that cannot give the requested frames (no video stream, ends before ``start``, ...)."""
-
-
 class BusyError(UserError, RuntimeError):
     """Another run holds the output folder."""
-
-
-@dataclass(frozen=True)
-class ExtractionParams:
-    """What is extracted; exact fractions so that 30000/1001 fps or a start of 1.5 s compare exactly."""
-
-    start: Fraction = Fraction(900)
-    duration: Fraction = Fraction(901)
-    fps: Fraction = Fraction(30)
-    quality: int = 95
-
-    def __post_init__(self) -> None:
-        for name in ("start", "duration", "fps"):
-            value = getattr(self, name)  # a float goes through its repr: 0.1 means 1/10, not 0.1000000000000000055
-            object.__setattr__(self, name, Fraction(repr(value) if isinstance(value, float) else value))
-        if self.start < 0:
-            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
-        if self.duration <= 0:
-            raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
-        if self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"JPEG quality must be in 1..100, got {self.quality}")
-
-    @property
-    def num_frames(self) -> int:
-        """Frames at ``start + i/fps`` inside ``[start, start + duration)``: 27030 for AVA."""
-        return math.ceil(self.duration * self.fps)
-
-    def timing(self) -> dict[str, str]:
-        """The parameters that decide which frames a folder holds (the frame lists must agree on them)."""
-        return {"start": str(self.start), "duration": str(self.duration), "fps": str(self.fps)}
-
-    def as_marker(self) -> dict[str, Any]:
-        return {**self.timing(), "quality": self.quality}
 
 
 @dataclass
@@ -170,158 +125,6 @@ def _shown_id(video_id: str) -> str:
     return video_id if video_id.isprintable() and not any(c.isspace() for c in video_id) else repr(video_id)
 
 
-def frame_name(video_id: str, index: int) -> str:
-    """File name of 0-based output frame ``index`` (files count from 1, as ffmpeg's ``%06d`` does)."""
-    return f"{video_id}_{index + 1:06d}.jpg"
-
-
-def select_frames(
-    frames: Iterable[tuple[Fraction, Fraction | None, T]],
-    start: Fraction,
-    fps: Fraction,
-    count: int,
-    tolerance: Fraction = Fraction(0),
-) -> Iterator[tuple[int, T]]:
-    """Resample a stream of ``(time, duration, item)`` in presentation order to ``count`` frames at ``fps``.
-
-    Yields ``(i, item)`` for i = 0, 1, ... where item is the last one with ``time <= start + i/fps + tolerance``
-    (see the module docstring). It stops reading ``frames`` as soon as frame ``count - 1`` is known, so a long movie
-    is decoded only up to ``start + duration``. ``duration`` (None if unknown) sets how long the last item is shown;
-    if unknown, the gap between the last two items is used.
-    """
-    i = 0
-    prev: tuple[Fraction, Fraction | None, T] | None = None
-    gap: Fraction | None = None
-    for current in frames:
-        stamp = current[0]
-        shown = current if prev is None else prev  # before the first frame, the first frame stands in
-        while i < count and start + i / fps + tolerance < stamp:
-            yield i, shown[2]
-            i += 1
-        if i >= count:
-            return
-        if prev is not None:
-            gap = stamp - prev[0]
-        prev = current
-    if prev is None:
-        return
-    shown_for = prev[1] if prev[1] else gap or Fraction(0)
-    end = prev[0] + shown_for
-    while i < count and start + i / fps < end:
-        yield i, prev[2]
-        i += 1
-
-
-def _timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str, Fraction]) -> Iterator[tuple]:
-    """Decoded frames as ``(time, duration, frame)``, times relative to ``origin``; records the last time seen."""
-    nominal = Fraction(1) / Fraction(stream.average_rate) if stream.average_rate else None
-    prev: Fraction | None = None
-    for frame in container.decode(stream):
-        base = Fraction(frame.time_base or stream.time_base)
-        if frame.pts is not None:
-            stamp = frame.pts * base - origin
-        elif prev is not None and nominal is not None:
-            stamp = prev + nominal  # no timestamp (raw streams): assume the nominal rate
-        else:
-            stamp = prev if prev is not None else Fraction(0)
-        if prev is not None and stamp <= prev:
-            continue  # repeated or out-of-order timestamp: keep the frame that came first
-        prev = last["time"] = stamp
-        duration = frame.duration * base if frame.duration else nominal
-        yield stamp, duration, frame
-
-
-def _to_bgr(frame: Any) -> Any:
-    """BGR pixels of a decoded frame.
-
-    The common case, limited-range 4:2:0 (nearly all of AVA), goes through OpenCV's BT.601 conversion: about 10x
-    faster than swscale's RGB path here (0.4 vs 4 ms at 640x360), within 3 levels of it. BT.601 is also how a
-    JPEG reader sees ffmpeg's ``-q:v 1`` frames, whatever the source's matrix. Anything else goes through swscale.
-    """
-    import cv2
-
-    if frame.format.name == "yuv420p" and frame.color_range != 2 and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
-
-
-def _encode_jpeg(frame: Any, quality: int) -> bytes:
-    import cv2  # imported here: importing the module (and the CLI's --help) stays light
-
-    ok, data = cv2.imencode(".jpg", _to_bgr(frame), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ExtractionError("JPEG encoding failed")
-    return data.tobytes()
-
-
-def extract_frames(
-    source: Path,
-    dest: Path,
-    video_id: str,
-    params: ExtractionParams,
-    *,
-    threads: int = 0,
-    progress: ProgressFn | None = None,
-) -> int:
-    """Write the frames of ``params`` from ``source`` as ``dest/<video_id>_%06d.jpg``; returns how many.
-
-    ``dest`` must exist. ``threads`` is the decoder's thread count (0: FFmpeg picks). The file is read as
-    itself only (:func:`memvit.streaming.video_io.open_local`: a playlist or concat list naming other files
-    or URLs is refused; metadata that is not UTF-8 is fine). Raises
-    :class:`~memvit.streaming.video_io.VideoError` for files that do not open as a video,
-    :class:`ExtractionError` for videos without frames in the range, and PyAV's errors for decoding
-    failures.
-    """
-    import av
-
-    from ..streaming.video_io import local_container
-
-    count = params.num_frames
-    for use_seek in (True, False):
-        with local_container(str(source)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = threads
-            base = Fraction(stream.time_base)
-            origin = Fraction(container.start_time or 0, av.time_base)
-            tolerance = min(base, 1 / (2 * params.fps))
-            seeking = use_seek and params.start > 0
-            if seeking:  # to the keyframe at or before start; decoding from 0 would cost 15 minutes of frames
-                try:
-                    container.seek(math.floor((origin + params.start) / base), stream=stream, backward=True)
-                except av.FFmpegError as exc:
-                    logger.debug("%s: seek failed (%s); decoding from the beginning", video_id, exc)
-                    continue
-            last: dict[str, Fraction] = {}
-            frames = _timed_frames(container, stream, origin, last)
-            first = next(frames, None)
-            if seeking and first is not None and first[0] > params.start + tolerance:
-                logger.debug("%s: seek overshot start (%s s); decoding from the beginning", video_id, float(first[0]))
-                continue
-            stream_frames = frames if first is None else _chain(first, frames)
-            written = 0
-            encoded_for, data = None, b""
-            for i, frame in select_frames(stream_frames, params.start, params.fps, count, tolerance):
-                if frame is not encoded_for:  # a slower source repeats frames: encode each one once
-                    data, encoded_for = _encode_jpeg(frame, params.quality), frame
-                (dest / frame_name(video_id, i)).write_bytes(data)  # streamed: into .partial/, renamed when whole
-                written = i + 1
-                if progress is not None:
-                    progress(written, count)
-            if written == 0:
-                if "time" not in last:
-                    raise ExtractionError("no decodable video frames")
-                last_time, start = float(last["time"]), float(params.start)
-                raise ExtractionError(f"video too short: last frame at {last_time:.3f} s, before --start {start:g} s")
-            return written
-    raise AssertionError("unreachable: the second pass does not seek")
-
-
-def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
-    yield first
-    yield from rest
-
-
 # ----------------------------------------------------------------------------------------------- one video
 
 
@@ -335,7 +138,7 @@ class _Job:
 
 
 def _paths(out_dir: Path, video_id: str) -> tuple[Path, Path, Path]:
-    frames = out_dir / "frames"
+    frames = out_dir / FRAMES_DIR
     return frames / video_id, frames / PARTIAL_DIR / video_id, frames / COMPLETE_DIR / f"{video_id}.json"
 
 
@@ -368,13 +171,6 @@ def _is_complete(job: _Job) -> int | None:
     if any(marker.get(k) != v for k, v in _source_stat(job.source).items()):
         return None
     return marker["frames"] if _frames_present(final, job.video_id, marker.get("frames")) else None
-
-
-def _write_atomic(path: Path, chunks: Iterable[str]) -> None:
-    """Stream ``chunks`` into ``path`` atomically (:func:`memvit.files.atomic_path`): readers see the old or
-    the new file, never half of one."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(chunks)
 
 
 def process_video(job: _Job, progress: ProgressFn | None = None) -> VideoResult:
@@ -567,7 +363,7 @@ def read_splits(annotations_dir: Path) -> dict[str, set[str]] | None:
 
 def complete_videos(out_dir: Path, params: ExtractionParams) -> dict[str, int]:
     """Video id -> frame count for every complete folder extracted with ``params``' timing (the frame lists' rows)."""
-    marker_dir = out_dir / "frames" / COMPLETE_DIR
+    marker_dir = out_dir / FRAMES_DIR / COMPLETE_DIR
     found: dict[str, int] = {}
     other = 0
     for path in sorted(marker_dir.glob("*.json")) if marker_dir.is_dir() else []:
@@ -575,7 +371,7 @@ def complete_videos(out_dir: Path, params: ExtractionParams) -> dict[str, int]:
         if marker is None:
             continue
         vid = str(marker.get("video_id", path.stem))
-        if not _frames_present(out_dir / "frames" / vid, vid, marker.get("frames")):
+        if not _frames_present(out_dir / FRAMES_DIR / vid, vid, marker.get("frames")):
             continue
         if {k: v for k, v in marker.get("params", {}).items() if k != "quality"} != params.timing():
             other += 1
@@ -607,23 +403,16 @@ def write_frame_lists(out_dir: Path, params: ExtractionParams, annotations_dir: 
         if assigned["test"]:
             logger.warning("%d videos are in neither annotation file; listed in test.csv: %s",
                            len(assigned["test"]), " ".join(assigned["test"]))
-    list_dir = out_dir / "frame_lists"
+    list_dir = out_dir / FRAME_LISTS_DIR
     list_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for split, ids in assigned.items():
-        path = list_dir / f"{split}.csv"
+        path = list_dir / frame_list_file(split)
         if split == "test" and not ids and not path.exists():
             continue
-        _write_atomic(path, _frame_list_rows(ids, videos))  # streamed: AVA's train.csv has 6 million rows
+        write_frame_list(path, [(vid, videos[vid]) for vid in ids])  # streamed: AVA's train.csv has 6 million rows
         counts[split] = len(ids)
     return counts
-
-
-def _frame_list_rows(ids: list[str], frames: dict[str, int]) -> Iterator[str]:
-    """The frame list as one chunk per video."""
-    yield FRAME_LIST_HEADER + "\n"
-    for index, vid in enumerate(ids):
-        yield "".join(f'{vid} {index} {j} {vid}/{vid}_{j + 1:06d}.jpg ""\n' for j in range(frames[vid]))
 
 
 # --------------------------------------------------------------------------------------------------- the run
@@ -667,7 +456,7 @@ def prepare_ava(
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
         raise FileNotFoundError(f"--videos: no such folder: {videos_dir}")
-    annotations = out_dir / "annotations" if annotations_dir is None else Path(annotations_dir)
+    annotations = out_dir / ANNOTATIONS_DIR if annotations_dir is None else Path(annotations_dir)
     if annotations_dir is not None and not annotations.is_dir():
         raise FileNotFoundError(f"--annotations: no such folder: {annotations}")
     if workers < 1:
@@ -691,9 +480,9 @@ def prepare_ava(
     for result in results:
         logger.error("%s: failed: %s", _shown_id(result.video_id), result.reason)
 
-    (out_dir / "frames").mkdir(parents=True, exist_ok=True)
+    (out_dir / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
-        stale = out_dir / "frames" / PARTIAL_DIR
+        stale = out_dir / FRAMES_DIR / PARTIAL_DIR
         if stale.is_dir() and any(stale.iterdir()):
             logger.info("removing unfinished work from an earlier run: %s",
                         ", ".join(sorted(p.name for p in stale.iterdir())))
@@ -740,11 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--annotations", type=Path, default=None,
                         help="folder with ava_train_v2.2.csv / ava_val_v2.2.csv for the train/val split "
                              "(default: OUT/annotations)")
-    parser.add_argument("--start", type=_fraction(False), default=Fraction(900), help="first second (default 900)")
-    parser.add_argument("--duration", type=_fraction(True), default=Fraction(901),
-                        help="seconds to extract (default 901)")
-    parser.add_argument("--fps", type=_fraction(True), default=Fraction(30),
-                        help="output frame rate, e.g. 30 or 30000/1001 (default 30)")
+    parser.add_argument("--start", type=_fraction(False), default=Fraction(FIRST_SECOND),
+                        help=f"first second (default {FIRST_SECOND})")
+    parser.add_argument("--duration", type=_fraction(True), default=Fraction(EXTRACTED_SECONDS),
+                        help=f"seconds to extract (default {EXTRACTED_SECONDS})")
+    parser.add_argument("--fps", type=_fraction(True), default=Fraction(FPS),
+                        help=f"output frame rate, e.g. 30 or 30000/1001 (default {FPS})")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default 95)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--video-ids", nargs="+", action="extend", default=None, metavar="ID",
@@ -788,6 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary.format())
     return 1 if summary.failed else 0
 
+
+# ExtractionError, ExtractionParams, extract_frames and select_frames live in .extract_frames: re-exported.
+__all__ = ["BusyError", "ExtractionError", "ExtractionParams", "Summary", "VideoResult", "build_parser",
+           "complete_videos", "extract_frames", "find_videos", "main", "prepare_ava", "process_video", "read_splits",
+           "select_frames", "write_frame_lists"]
 
 if __name__ == "__main__":
     # Run the importable module's main, so worker processes pickle its functions by their real module name.

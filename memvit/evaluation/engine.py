@@ -1,21 +1,11 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""AVA evaluation: the model clip after clip over the test split, with memory, then frame-mAP.
-
-``python -m memvit.eval --cfg CFG [--checkpoint PATH] [--scorer pyslowfast|activitynet] [KEY VALUE ...]``
-(also ``python -m memvit.train --cfg CFG TRAIN.ENABLE False TEST.CHECKPOINT_FILE_PATH PATH``,
-the reference's form). The test split is walked in stream order (every batch row one video
-stream, one keyframe per iteration, memory carried across iterations; ``TEST.BATCH_SIZE``
-streams per process), boxes from ``AVA.TEST_PREDICT_BOX_LISTS``, full frames (``--split val``:
-the training loop's centre crops). Scored against ``AVA.GROUNDTRUTH_FILE`` without the
-keyframes of ``AVA.EXCLUSION_FILE``, over the classes of ``AVA.LABEL_MAP_FILE``. Writes the
-predictions (AVA CSV), the per-class AP (CSV and PNG) and a summary into
-``OUTPUT_DIR/eval_<split>``; prints the mAP and the throughput.
+"""AVA evaluation's work, behind ``python -m memvit.eval`` and the training loop's evaluations:
+:func:`predict` (the model clip after clip over a split in stream order, with memory),
+:func:`score` (frame-mAP and the report files) and :func:`evaluate` (both, under DDP too).
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import sys
 import time
@@ -27,10 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cli import resolve_device, user_errors_exit
 from ..files import write_json
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -177,13 +164,15 @@ def evaluate(model: nn.Module, cfg: Any, *, split: str = "test", mode: str = "py
 
     Under DDP every rank predicts its streams and rank 0 scores; the others return None.
     """
-    loader = build_eval_loader(cfg, split, num_replicas=num_replicas, rank=rank)
+    from ..data.loader import build_loader
+
+    loader = build_loader(cfg, split, num_replicas=num_replicas, rank=rank, device=device)
     predictions = predict(model, loader, device=device, autocast=cfg.TRAIN.MIXED_PRECISION, progress=progress,
                           desc=f"eval {split}")
     if cfg.TEST.FLIP_AVERAGE:
         flipped_cfg = cfg.clone()
         flipped_cfg.AVA.TEST_FORCE_FLIP = not cfg.AVA.TEST_FORCE_FLIP
-        loader = build_eval_loader(flipped_cfg, split, num_replicas=num_replicas, rank=rank)
+        loader = build_loader(flipped_cfg, split, num_replicas=num_replicas, rank=rank, device=device)
         flipped = predict(model, loader, device=device, autocast=cfg.TRAIN.MIXED_PRECISION, progress=progress,
                           desc=f"eval {split} flipped")
         predictions = flip_average(predictions, flipped)
@@ -203,76 +192,3 @@ def flip_average(plain: Predictions, flipped: Predictions) -> Predictions:
         raise RuntimeError("the flipped evaluation pass saw other boxes than the plain one")
     return Predictions(plain.videos, plain.secs, plain.boxes, (plain.scores + flipped.scores) / 2,
                        plain.clips + flipped.clips, plain.seconds + flipped.seconds, plain.problems + flipped.problems)
-
-
-def build_eval_loader(cfg: Any, split: str, *, num_replicas: int = 1, rank: int = 0) -> torch.utils.data.DataLoader:
-    """The evaluation loader: ``TEST.BATCH_SIZE`` streams per process, no keyframe twice."""
-    from ..data.ava import ava_collate, build_ava_dataset
-    from ..data.streams import StreamBatchSampler
-
-    dataset = build_ava_dataset(cfg, split)
-    sampler = StreamBatchSampler(dataset.keyframe_ids(), cfg.TEST.BATCH_SIZE, num_replicas=num_replicas, rank=rank,
-                                 shuffle=False, wrap=False, seed=cfg.RNG_SEED)
-    # A generator of its own: an evaluation inside training must not draw from the global one.
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=ava_collate,
-                                       num_workers=cfg.DATA_LOADER.NUM_WORKERS,
-                                       generator=torch.Generator().manual_seed(cfg.RNG_SEED),
-                                       pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available())
-
-
-def load_for_eval(cfg: Any, checkpoint: str | None) -> nn.Module:
-    """The config's model with the checkpoint's weights (strict), or random weights (warned)."""
-    from ..checkpoint import load_model_state
-    from ..config import build_model
-
-    model = build_model(cfg)
-    if checkpoint:
-        report = load_model_state(model, checkpoint)
-        logger.info("loaded %s (%d tensors)", checkpoint, len(report.loaded))
-    else:
-        logger.warning("no checkpoint (--checkpoint or TEST.CHECKPOINT_FILE_PATH): evaluating a randomly "
-                       "initialised model")
-    return model
-
-
-@user_errors_exit
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..config import load_config
-    from .ava_map import MODES
-
-    parser = argparse.ArgumentParser(prog="python -m memvit.eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cfg", required=True, help="YAML config (configs/*.yaml)")
-    parser.add_argument("--checkpoint", default=None, help="weights (default TEST.CHECKPOINT_FILE_PATH)")
-    parser.add_argument("--split", choices=["test", "val"], default="test",
-                        help="test: full frames, as the reference tests; val: centre crops")
-    parser.add_argument("--scorer", choices=MODES, default="pyslowfast",
-                        help="pyslowfast (the paper's numbers) or activitynet (the challenge scorer)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
-    parser.add_argument("--out", default=None, help="output folder (default OUTPUT_DIR/eval_<split>)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.cfg, args.opts)
-    return run(cfg, checkpoint=args.checkpoint, split=args.split, mode=args.scorer, device=resolve_device(args.device),
-               out_dir=args.out, progress=not args.no_progress)
-
-
-def run(cfg: Any, *, checkpoint: str | None = None, split: str = "test", mode: str = "pyslowfast",
-        device: str = "cpu", out_dir: str | None = None, progress: bool = True) -> int:
-    """Evaluate a config's model on its test split and print the result (the CLI's body)."""
-    checkpoint = checkpoint if checkpoint is not None else cfg.TEST.CHECKPOINT_FILE_PATH
-    torch.manual_seed(cfg.RNG_SEED)
-    model = load_for_eval(cfg, checkpoint).to(device)
-    out_dir = out_dir or os.path.join(cfg.OUTPUT_DIR, f"eval_{split}")
-    report = evaluate(model, cfg, split=split, mode=mode, out_dir=out_dir, device=device, progress=progress)
-    print(report["summary"])
-    print(f"{report['clips']} clips in {report['seconds']:.1f} s: {report['clips_per_second']:.2f} clips/s"
-          + (f"; {report['problems']} data problem(s), see the log" if report["problems"] else ""))
-    print(f"predictions, per-class AP (CSV, PNG) and summary.json in {out_dir}")
-    sys.stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

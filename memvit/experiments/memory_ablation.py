@@ -189,12 +189,12 @@ def cost_figures(arm: Arm, config: str, overrides: Sequence[str], *, batch: int)
     import torch
 
     from ..benchmark import measure
-    from ..config import build_model, input_shape, load_config
+    from ..cli import load_model
+    from ..config import input_shape, load_config
     from ..flops import gflops_by_memory
 
     cfg = load_config(config, list(overrides))
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
+    model = load_model(cfg, seed=0, warn_random=False)
     c, t, h, w = input_shape(cfg, train=False)
     clip = torch.rand(1, c, t, h, w)
     boxes = torch.tensor([[0.0, 0.2 * w, 0.2 * h, 0.5 * w, 0.9 * h]])
@@ -230,7 +230,7 @@ class ArmResult:
 
 def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> ArmResult:
     """An arm's test-split figures from its ``eval_test/summary.json`` and its ``log.jsonl``."""
-    from ..training.trainer import read_run_log
+    from ..training.run_log import read_run_log
 
     summary = json.loads((out_dir / "eval_test" / "summary.json").read_text())
     per_class = {k: float(v) for k, v in summary["per_class"].items()}

@@ -13,13 +13,12 @@ from .attention import (
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
 from .memory import (
+    MemoryBackend,
+    MemoryBackendStep,
     MemoryEntry,
     MemorySnapshot,
     MemoryState,
     MemoryStep,
-    SlotMemory,
-    SlotSpec,
-    SlotSpecRecorder,
     keep_max_len,
     memory_key_values,
     memory_step,
@@ -36,6 +35,7 @@ from .memvit import (
     memvit_24_32x3,
     set_attention_implementation,
 )
+from .slot_memory import SlotMemory, SlotSpec, SlotSpecRecorder, SlotStep
 from .stem import PatchEmbed
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "MeMViT",
     "MemoryAttention",
     "MemoryAugmentedMViT",
+    "MemoryBackend",
+    "MemoryBackendStep",
     "MemoryEntry",
     "MemoryMultiScaleAttention",
     "MemoryMultiScaleBlock",
@@ -59,6 +61,7 @@ __all__ = [
     "SlotMemory",
     "SlotSpec",
     "SlotSpecRecorder",
+    "SlotStep",
     "add_memory",
     "attention_implementation",
     "attention_pool",

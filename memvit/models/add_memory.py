@@ -24,14 +24,14 @@ from torch import Tensor, nn
 from memvit_ext import memory_pooling_attention
 
 from .attention import MemoryAttention, merge_heads, split_heads
-from .memory import MemoryState, MemoryStep, memory_key_values, memory_step
+from .memory import MemoryBackend, MemoryBackendStep, MemoryState, memory_key_values, memory_step
 
 
 class _StepSlot:
     """Hands the current :class:`MemoryStep` to attention modules that a PyTorchVideo block
     calls as ``attn(x, thw)``; set and cleared around each forward by the wrapper."""
 
-    step: MemoryStep | None = None
+    step: MemoryBackendStep | None = None
 
 
 class MemoryMultiScaleAttention(MemoryAttention):
@@ -100,7 +100,7 @@ class MemoryAugmentedMViT(nn.Module):
         self._slot = slot
 
     def forward(self, x: Tensor, video_ids: Sequence[Hashable] | Tensor | None = None,
-                memory: MemoryState | None = None) -> Tensor:
+                memory: MemoryBackend | None = None) -> Tensor:
         state = memory if memory is not None else self.memory
         with memory_step(state, video_ids, x.shape[0], x.device) as step:
             self._slot.step = step

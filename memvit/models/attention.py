@@ -24,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from memvit_ext import RelPos, memory_pooling_attention, resize_rel_pos
 from memvit_ext.rel_pos import spatial_table_rows
 
-from .memory import GatheredMemory, MemoryEntry, MemoryStep, memory_key_values
+from .memory import GatheredMemory, MemoryBackendStep, MemoryEntry, memory_key_values
 
 Grid = tuple[int, int, int]
 IMPLEMENTATIONS = ("auto", "kernel", "sdpa", "reference")  # memvit_ext.memory_pooling_attention's
@@ -93,7 +93,7 @@ def _spatial_tables(table_h: Tensor, table_w: Tensor, q_thw: Grid, k_thw: Grid) 
 
 
 class MemoryAttention(nn.Module):
-    """Base of the attention modules that cache clips in a :class:`MemoryState` and run the op.
+    """Base of the attention modules that cache clips in a memory back-end and run the op.
 
     It holds what every memory attention shares: which implementation runs the op
     (``"auto"``, ``"kernel"`` or ``"reference"``, see
@@ -134,7 +134,7 @@ class MemoryAttention(nn.Module):
         v, _ = attention_pool(entry.v, self.compress_v, entry.thw, entry.has_cls, self.norm_compress_v)
         return MemoryEntry(k, v, grid, entry.has_cls, compressed=True)
 
-    def read_write_memory(self, step: MemoryStep | None, k: Tensor, v: Tensor, thw: Sequence[int],
+    def read_write_memory(self, step: MemoryBackendStep | None, k: Tensor, v: Tensor, thw: Sequence[int],
                           has_cls: bool, valid: Tensor | None = None) -> GatheredMemory:
         """Cache this clip's ``k``/``v`` and gather the clips this layer attends (none without a step)."""
         if step is None or not self.attend_memory:
@@ -256,7 +256,7 @@ class MemoryPoolingAttention(MemoryAttention):
         """(q grid, k/v grid) after pooling an input grid (conv arithmetic, no tensors)."""
         return pooled_grid(self.pool_q, thw), pooled_grid(self.pool_k, thw)
 
-    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryBackendStep | None = None,
                 key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
         """``x``: normalised tokens ``(B, cls + t*h*w, dim)``; returns tokens and the q grid.
 
@@ -343,7 +343,7 @@ class BoxMemoryAttention(MemoryAttention):
         self.drop_attn_rate = drop_attn_rate
         self.mask_padding = mask_padding
 
-    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryBackendStep | None = None,
                 key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
         """``x``: ``(B, S, dim)`` normalised slots; ``key_valid``: ``(B, S)`` True for real boxes."""
         B, S, C = x.shape

@@ -11,7 +11,7 @@ from pytorchvideo.layers.drop_path import DropPath
 from torch import Tensor, nn
 
 from .attention import Grid, MemoryAttention, attention_pool
-from .memory import MemoryStep
+from .memory import MemoryBackendStep
 
 
 class MemoryMultiScaleBlock(nn.Module):
@@ -67,7 +67,7 @@ class MemoryMultiScaleBlock(nn.Module):
         # The attention checkpoints its own parts around the memory update; the block its MLP.
         self.attn.act_checkpoint = bool(enabled)
 
-    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryStep | None = None,
+    def forward(self, x: Tensor, thw: Sequence[int], memory: MemoryBackendStep | None = None,
                 key_valid: Tensor | None = None) -> tuple[Tensor, Grid]:
         """Tokens ``(B, N, dim)`` on grid ``thw`` -> tokens ``(B, N', dim_out)`` and their grid."""
         x_norm = self.norm1(x)

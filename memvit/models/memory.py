@@ -15,6 +15,10 @@ PyTorchVideo's MViT through ``add_memory``) runs it the same way:
   previous one, gather the selected memory), then :func:`memory_key_values` turns
   ``[memory clips..., current clip]`` into the op's key/value segments and key mask.
 
+That contract is named :class:`MemoryBackend` (``begin_step``) and :class:`MemoryBackendStep`
+(``update``/``finish``/``abort``). Three back-ends implement it: :class:`MemoryState` here, and
+the fixed slot cache of the ONNX step and its probe in :mod:`memvit.models.slot_memory`.
+
 The rules reproduce the reference (facebookresearch/MeMViT):
 
 * Sampler ``gapN``: with ``L`` cached clips, every N-th clip counting back from N steps ago,
@@ -36,7 +40,7 @@ import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -278,6 +282,39 @@ class GatheredMemory:
     row_ok: list[Tensor | None]  # per entry: (B,) bool rows of the same video (mask isolation)
 
 
+class MemoryBackendStep(Protocol):
+    """One forward's view of a memory back-end: what every memory layer calls.
+
+    Implemented by :class:`MemoryStep` (the growing cache), :class:`~memvit.models.SlotStep`
+    (the fixed slots of the ONNX step) and :class:`~memvit.models.SlotSpecRecorder` (records
+    the stored form of each layer's clip)."""
+
+    def update(self, name: str, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, attend: bool,
+               compress: Callable[[MemoryEntry], MemoryEntry] | None = None,
+               valid: Tensor | None = None) -> GatheredMemory:
+        """Cache this layer's current clip and return the memory clips it attends."""
+        ...
+
+    def finish(self) -> None:
+        """The forward ran every memory layer: commit the step."""
+        ...
+
+    def abort(self) -> None:
+        """The forward raised: leave the memory as it was before the step."""
+        ...
+
+
+class MemoryBackend(Protocol):
+    """What a model takes as ``memory=``: something that starts one step per forward.
+
+    :class:`MemoryState` (training, evaluation, streaming), :class:`~memvit.models.SlotMemory`
+    (the exported ONNX step) and :class:`~memvit.models.SlotSpecRecorder` (one probing forward)."""
+
+    def begin_step(self, video_ids: Sequence[Hashable], device: torch.device) -> MemoryBackendStep:
+        """Start a forward over a batch whose row ``i`` shows video ``video_ids[i]``."""
+        ...
+
+
 class MemoryStep:
     """One forward's view of the memory (from :meth:`MemoryState.begin_step`)."""
 
@@ -339,8 +376,8 @@ class MemoryStep:
 
 
 @contextmanager
-def memory_step(state: MemoryState | None, video_ids: Sequence[Hashable] | Tensor | None,
-                batch: int, device: torch.device) -> Iterator[MemoryStep | None]:
+def memory_step(state: MemoryBackend | None, video_ids: Sequence[Hashable] | Tensor | None,
+                batch: int, device: torch.device) -> Iterator[MemoryBackendStep | None]:
     """One forward of a memory model: ``with memory_step(...) as step: out = run(step)``.
 
     Yields ``None`` (memory neither read nor written) without a state or without ``video_ids``.
@@ -359,131 +396,6 @@ def memory_step(state: MemoryState | None, video_ids: Sequence[Hashable] | Tenso
         step.abort()
         raise
     step.finish()
-
-
-# ---------------------------------------------------------------------------- fixed slot layout
-@dataclass(frozen=True)
-class SlotSpec:
-    """The stored form of one layer's cached clip: its grid and ``(tokens, channels)`` of k and v."""
-
-    thw: tuple[int, int, int]
-    has_cls: bool
-    compressed: bool
-    tokens: int
-    channels: int
-    has_token_mask: bool  # the layer caches key validity (the box block's slots)
-
-
-class SlotMemory:
-    """The memory protocol with a fixed structure, for a graph that a runtime can loop (ONNX export).
-
-    :class:`MemoryState` keeps a Python list that grows from empty to ``keep_max_len - 1`` clips and
-    compresses a clip one step late; a traced graph needs every step to look alike. Here every
-    cache slot is always present and which slots hold a clip is data:
-
-    * ``slots[layer]``: ``(B, M, 2, N, C)``, ``M = keep_max_len - 1`` clips oldest first, ``[k, v]``
-      in stored form. A clip is compressed in the step that produces it (the same function of
-      the same detached tensors that :class:`MemoryState` applies one step later).
-    * ``valid``: ``(B, M)`` bool, the slots that hold a clip of the row's stream.
-    * ``token_mask[layer]``: ``(B, M, N)`` bool, for layers that cache key validity (box slots).
-
-    A step attends the slots the sampler picks from a full cache (``gap2``: t-4 and t-2),
-    masking invalid ones out of attention. That equals :class:`MemoryState` with a batch of one,
-    which drops the clips it does not have: memory temporal positions are anchored to the
-    newest memory slot, and the invalid slots are always the oldest. Use it as a model's
-    ``memory=``; after the forward, :attr:`next_slots`, :attr:`next_valid` and
-    :attr:`next_token_mask` hold the memory for the next step.
-    """
-
-    def __init__(self, specs: dict[str, SlotSpec], sampler: str, attn_max_len: int, slots: dict[str, Tensor],
-                 valid: Tensor, token_mask: dict[str, Tensor] | None = None) -> None:
-        self.specs = specs
-        self.num_slots = keep_max_len(attn_max_len, sampler) - 1
-        self.attended = sample_memory(self.num_slots, sampler)
-        self.slots, self.valid, self.token_mask = slots, valid, dict(token_mask or {})
-        self.next_slots: dict[str, Tensor] = {}
-        self.next_token_mask: dict[str, Tensor] = {}
-        self.next_valid: Tensor | None = None
-
-    @staticmethod
-    def empty(specs: dict[str, SlotSpec], sampler: str, attn_max_len: int, batch: int,
-              dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> SlotMemory:
-        """No clip cached: every slot zero and invalid (the start of a stream)."""
-        m = keep_max_len(attn_max_len, sampler) - 1
-        slots = {name: torch.zeros(batch, m, 2, s.tokens, s.channels, dtype=dtype, device=device)
-                 for name, s in specs.items()}
-        masks = {name: torch.zeros(batch, m, s.tokens, dtype=torch.bool, device=device)
-                 for name, s in specs.items() if s.has_token_mask}
-        valid = torch.zeros(batch, m, dtype=torch.bool, device=device)
-        return SlotMemory(specs, sampler, attn_max_len, slots, valid, masks)
-
-    def begin_step(self, video_ids: Sequence[Hashable], device: torch.device) -> SlotStep:
-        if self.num_slots < 1:
-            raise ValueError("the slot layout needs a memory of at least one clip (attn_max_len >= 2)")
-        return SlotStep(self)
-
-
-class SlotStep:
-    """One forward over a :class:`SlotMemory` (the counterpart of :class:`MemoryStep`)."""
-
-    def __init__(self, memory: SlotMemory) -> None:
-        self.memory = memory
-
-    def update(self, name: str, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, attend: bool,
-               compress: Callable[[MemoryEntry], MemoryEntry] | None = None,
-               valid: Tensor | None = None) -> GatheredMemory:
-        """Store this clip (compressed now) in the newest slot, gather the attended slots."""
-        mem = self.memory
-        spec = mem.specs[name]
-        current = MemoryEntry(k, v, tuple(int(x) for x in thw), has_cls, valid=valid)
-        stored = compress(current) if compress is not None else current
-        slots = mem.slots[name]
-        mem.next_slots[name] = torch.cat([slots[:, 1:], torch.stack([stored.k, stored.v], dim=1)[:, None]], dim=1)
-        mask = mem.token_mask.get(name)
-        if spec.has_token_mask:
-            if mask is None or valid is None:
-                raise ValueError(f"layer {name} caches key validity: give its token_mask and the step's valid")
-            mem.next_token_mask[name] = torch.cat([mask[:, 1:], valid[:, None]], dim=1)
-        gathered, row_ok = [], []
-        if attend:
-            for s in mem.attended:
-                gathered.append(MemoryEntry(slots[:, s, 0], slots[:, s, 1], spec.thw, spec.has_cls, spec.compressed,
-                                            valid=None if mask is None else mask[:, s]))
-                row_ok.append(mem.valid[:, s])
-        return GatheredMemory(gathered, row_ok)
-
-    def finish(self) -> None:
-        valid = self.memory.valid
-        self.memory.next_valid = torch.cat([valid[:, 1:], torch.ones_like(valid[:, :1])], dim=1)
-
-    def abort(self) -> None:
-        """Nothing to restore: the inputs are never modified."""
-
-
-class SlotSpecRecorder:
-    """Used as a model's ``memory=`` for one forward: records every memory layer's :class:`SlotSpec`
-    (the stored form of the clip, compression included) and attends no memory."""
-
-    def __init__(self) -> None:
-        self.specs: dict[str, SlotSpec] = {}
-
-    def begin_step(self, video_ids: Sequence[Hashable], device: torch.device) -> SlotSpecRecorder:
-        return self
-
-    def update(self, name: str, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, attend: bool,
-               compress: Callable[[MemoryEntry], MemoryEntry] | None = None,
-               valid: Tensor | None = None) -> GatheredMemory:
-        entry = MemoryEntry(k, v, tuple(int(x) for x in thw), has_cls)
-        stored = compress(entry) if compress is not None else entry
-        self.specs[name] = SlotSpec(stored.thw, has_cls, compress is not None, int(stored.k.shape[1]),
-                                    int(stored.k.shape[2]), valid is not None)
-        return GatheredMemory([], [])
-
-    def finish(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 def memory_key_values(memory: GatheredMemory, k: Tensor, v: Tensor, thw: Sequence[int], has_cls: bool, *,

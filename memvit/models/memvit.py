@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .attention import IMPLEMENTATIONS, BoxMemoryAttention, MemoryAttention, MemoryPoolingAttention
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
-from .memory import MemoryState, MemoryStep, memory_step, parse_sampler
+from .memory import MemoryBackend, MemoryBackendStep, MemoryState, memory_step, parse_sampler
 from .stem import PatchEmbed
 
 Triple = Sequence[int]
@@ -26,18 +26,19 @@ Triple = Sequence[int]
 class MeMViT(nn.Module):
     """Memory-augmented MViTv2 (arXiv 2201.08383) for video classification or AVA detection.
 
-    Run clip after clip, each batch row its own video stream::
+    Run clip after clip, each batch row walking its videos in time order::
 
         model.memory.reset()
-        for clips, ids in stream:              # clips (B, 3, T, H, W), ids: one per row
+        for clips, ids in loader:              # clips (B, 3, T, H, W), ids: one per row
             out = model(clips, video_ids=ids)  # + boxes=(K, 5) for the AVA head
 
     ``video_ids`` (any hashable per row, or a 1-D tensor) tell the memory where a video ends:
     cached clips of another video are not attended (see :class:`MemoryState` for the exact
     rule). Without ``video_ids`` the forward neither reads nor writes memory. Memory is
     explicit state in ``model.memory`` (not in ``state_dict``); pass ``memory=`` to use another
-    :class:`MemoryState` (e.g. one per group of streams) or a
-    :class:`~memvit.models.memory.SlotMemory` (every cache slot present: the exported ONNX step).
+    :class:`~memvit.models.memory.MemoryBackend`: another :class:`MemoryState` (e.g. one per group
+    of video streams) or a :class:`~memvit.models.SlotMemory` (every cache slot present: the
+    exported ONNX step).
     """
 
     def __init__(self, *, patch_embed: PatchEmbed, embed_dim: int, cls_embed_on: bool, blocks: nn.ModuleList,
@@ -59,7 +60,7 @@ class MeMViT(nn.Module):
         return isinstance(self.head, RoIHead)
 
     def forward(self, x: Tensor | Sequence[Tensor], video_ids: Sequence[Hashable] | Tensor | None = None,
-                boxes: Tensor | None = None, memory: MemoryState | None = None) -> Tensor:
+                boxes: Tensor | None = None, memory: MemoryBackend | None = None) -> Tensor:
         """Clip ``(B, 3, T, H, W)`` (or PySlowFast's one-pathway list) -> class scores.
 
         Kinetics head: ``(B, classes)`` (logits in training, softmax in eval). AVA head: ``boxes``
@@ -75,7 +76,8 @@ class MeMViT(nn.Module):
         with memory_step(state, video_ids, x.shape[0], x.device) as step:
             return self._forward(x, step, boxes)
 
-    def forward_features(self, x: Tensor, memory: MemoryStep | None = None) -> tuple[Tensor, tuple[int, int, int]]:
+    def forward_features(self, x: Tensor,
+                         memory: MemoryBackendStep | None = None) -> tuple[Tensor, tuple[int, int, int]]:
         """Backbone: clip -> normalised tokens ``(B, cls + t*h*w, C)`` and the final grid.
 
         The token grid is read from the patch embedding's output (the reference derives it from
@@ -89,7 +91,7 @@ class MeMViT(nn.Module):
             x, thw = block(x, thw, memory)
         return self.norm(x), thw
 
-    def _forward(self, x: Tensor, step: MemoryStep | None, boxes: Tensor | None) -> Tensor:
+    def _forward(self, x: Tensor, step: MemoryBackendStep | None, boxes: Tensor | None) -> Tensor:
         B = x.shape[0]
         x, thw = self.forward_features(x, step)
         if not self.is_detection:

@@ -4,11 +4,18 @@ after clip with memory.
 
 * :mod:`.detector`: :class:`StreamingDetector` (memory per stream, aligned streams batched) and
   :class:`ClipSpec` (the test-time clip recipe);
-* :mod:`.video_io`: reading files, cameras and URLs onto the dataset's timeline; the annotated video;
+* :mod:`.video_io`: reading files, cameras and URLs onto the dataset's timeline (the rule of
+  :mod:`memvit.data.timeline`, shared with the frames the model is trained on); the annotated video;
 * :mod:`.person_boxes`: where the boxes come from (a CSV, a detector, the full frame);
 * :mod:`.drawing`: boxes and labels on frames, the score timeline;
-* :mod:`.runner`: the ``python -m memvit.infer`` loop and its outputs;
-* :mod:`.onnx_step`: one streaming step as an ONNX graph with the memory as slot tensors.
+* :mod:`.runner`: the loop behind ``python -m memvit.infer`` and its outputs;
+* :mod:`.onnx_step`: one streaming step as an ONNX graph with the memory as slot tensors
+  (behind ``python -m memvit.export``).
+
+The commands :mod:`memvit.infer` and :mod:`memvit.export` only wire (arguments, config, model
+through :func:`memvit.cli.load_model`); the work is here. A *stream* is one video walked clip
+after clip in time order with its own memory: a file, a camera or a URL, a name given to
+:meth:`StreamingDetector.step`, a batch row of the ONNX step.
 """
 
 from __future__ import annotations

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.ava_files import FPS
 from ..models.memory import MemorySnapshot, MemoryState
 
 if TYPE_CHECKING:
-    from ..data.ava import AvaTransform
+    from ..data.clips import AvaTransform
 
 FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 
@@ -46,7 +47,7 @@ class ClipSpec:
 
     num_frames: int = 16
     sampling_rate: int = 4
-    fps: int = 30
+    fps: int = FPS
     short_side: int = 224
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
@@ -61,15 +62,14 @@ class ClipSpec:
 
     @classmethod
     def from_config(cls, cfg: Any) -> ClipSpec:
-        """The clip of a PySlowFast config: ``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE`` at 30 fps,
-        short side ``DATA.TEST_CROP_SIZE``, ``DATA.MEAN``/``STD`` (in ``AVA.MEAN_STD_ORDER``, as the
-        data pipeline reads them), ``AVA.IMG_PROC_BACKEND``, ``AVA.BGR``."""
-        from ..data.ava import rgb_mean_std
+        """The clip of a PySlowFast config, as evaluation reads it (:func:`memvit.data.clips.clip_recipe`):
+        ``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE`` at 30 fps, short side ``DATA.TEST_CROP_SIZE``,
+        ``DATA.MEAN``/``STD`` (in ``AVA.MEAN_STD_ORDER``), ``AVA.IMG_PROC_BACKEND``, ``AVA.BGR``."""
+        from ..data.clips import clip_recipe
 
-        mean, std = rgb_mean_std(cfg)
-        return cls(num_frames=int(cfg.DATA.NUM_FRAMES), sampling_rate=int(cfg.DATA.SAMPLING_RATE),
-                   short_side=int(cfg.DATA.TEST_CROP_SIZE), mean=mean, std=std,
-                   resize_backend="opencv" if cfg.AVA.IMG_PROC_BACKEND == "cv2" else "pytorch", bgr=bool(cfg.AVA.BGR))
+        r = clip_recipe(cfg)
+        return cls(num_frames=r.num_frames, sampling_rate=r.sampling_rate, fps=r.fps, short_side=r.short_side,
+                   mean=r.mean, std=r.std, resize_backend="opencv" if r.backend == "cv2" else "pytorch", bgr=r.bgr)
 
     @property
     def span_frames(self) -> int:
@@ -82,7 +82,7 @@ class ClipSpec:
 
     def frame_indices(self, center: int, num_timeline_frames: int | None = None) -> list[int]:
         """Timeline indices of the clip centred on frame ``center``, clamped to ``[0, n - 1]``."""
-        from ..data.ava import clip_window
+        from ..data.clips import clip_window
 
         last = math.inf if num_timeline_frames is None else num_timeline_frames - 1
         return [int(min(max(i, 0), last)) for i in clip_window(center, self.num_frames, self.sampling_rate)]
@@ -90,16 +90,10 @@ class ClipSpec:
     @property
     def transform(self) -> AvaTransform:
         """The data pipeline's test transform (full frame), so inference sees what evaluation sees."""
-        from ..data.ava import AvaTransform
+        from ..data.clips import AvaTransform
 
         return AvaTransform(mode="test", crop_size=self.short_side, color_augmentation=False, mean=self.mean,
                             std=self.std, bgr=self.bgr, backend="cv2" if self.resize_backend == "opencv" else "pytorch")
-
-    def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """(H, W) of the network input for a ``height x width`` frame (short side scaled, floor)."""
-        if width < height:
-            return int(math.floor(height / width * self.short_side)), self.short_side
-        return self.short_side, int(math.floor(width / height * self.short_side))
 
     def prepare(self, frames: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor:
         """RGB ``uint8`` frames ``(T, H, W, 3)`` -> the normalised clip ``(3, T, H', W')``."""

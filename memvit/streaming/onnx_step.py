@@ -1,16 +1,12 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """ONNX export of one streaming step, with the memory as explicit inputs and outputs.
 
-::
-
-    python -m memvit.export --cfg configs/ava_16.yaml [--checkpoint CKPT] --out memvit.onnx
-        [--input-size 224 224] [--batch 1] [--verify 6] [KEY VALUE ...]
-
-The graph is one clip of ``batch`` streams. Its memory is the fixed slot layout of
-:class:`~memvit.models.SlotMemory`: every cached clip of every memory layer is an input
-slot, which slots hold a clip is a boolean input, and the step returns the memory for the next
-step. A runtime streams a video by feeding each ``next_*`` output back as the input of the same
-name without the prefix, starting from zeros and all-false validity. Invalid slots are masked
+The work behind ``python -m memvit.export`` (:mod:`memvit.export` wires it). The graph is one
+clip of each of ``batch`` video streams (one per batch row). Its memory is the fixed slot layout
+of :class:`~memvit.models.SlotMemory`: every cached clip of every memory layer is an input slot,
+which slots hold a clip is a boolean input, and the step returns the memory for the next step.
+A runtime runs a video by feeding each ``next_*`` output back as the input of the same name
+without the prefix, starting from zeros and all-false validity. Invalid slots are masked
 out of attention, which equals the PyTorch model dropping the memory it does not have yet:
 the outputs equal ``model(clip, video_ids=..., boxes=...)`` run clip after clip from the
 first clip on (``--verify`` checks it with onnxruntime; ``tests/test_export.py`` too).
@@ -30,11 +26,9 @@ gives ``(B, classes)`` and takes no boxes), then ``next_memory_valid``, ``next_m
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -45,10 +39,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..cli import user_errors_exit
 from ..files import atomic_path
-from ..models.memory import SlotMemory, SlotSpec, SlotSpecRecorder, memory_step
+from ..models.memory import memory_step
 from ..models.memvit import MeMViT, attention_implementation
+from ..models.slot_memory import SlotMemory, SlotSpec, SlotSpecRecorder
 
 OPSET = 18  # RoiAlign with half-pixel coordinates needs >= 16
 FORMAT_VERSION = "1"
@@ -292,69 +286,3 @@ def verify_onnx(model: MeMViT, path: str, steps: int, *, seed: int = 0, max_boxe
                 error = max(error, float(np.abs(got - expected.numpy()).max()))
         errors.append(error)
     return errors
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m memvit.export", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="model config (YAML)")
-    parser.add_argument("--checkpoint", help="trained weights (.pyth); without them the weights are random")
-    parser.add_argument("--out", required=True, help="the .onnx file to write")
-    parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="network input size (default: DATA.TEST_CROP_SIZE square); a video's frames "
-                             "resized to short side TEST_CROP_SIZE give e.g. 224 398 for 16:9")
-    parser.add_argument("--batch", type=int, default=1, help="streams per step (default 1)")
-    parser.add_argument("--opset", type=int, default=OPSET)
-    parser.add_argument("--verify", type=int, default=None,
-                        help="steps to compare with onnxruntime (default: enough to fill the memory, + 1; 0: none)")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="max abs error --verify accepts")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser
-
-
-@user_errors_exit
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..checkpoint import CheckpointError, load_model_state
-    from ..config import ConfigError, build_model, load_config
-    from .detector import ClipSpec
-
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.cfg, args.opts)
-        model = build_model(cfg)
-        if args.checkpoint:
-            load_model_state(model, args.checkpoint)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if model.memory is None:
-        print("error: the config's model has no memory (MEMVIT.ENABLE False): nothing to stream", file=sys.stderr)
-        return 2
-    height, width = args.input_size or (cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
-    spec = ClipSpec.from_config(cfg)
-    metadata = {"preprocessing": {**asdict(spec), "input_size": [height, width]},
-                "config": os.path.basename(args.cfg), "checkpoint": os.path.basename(args.checkpoint or "") or None,
-                "classes": int(cfg.MODEL.NUM_CLASSES)}
-    report = export_onnx(model, args.out, (cfg.DATA.NUM_FRAMES, height, width), batch=args.batch, opset=args.opset,
-                         metadata=metadata)
-    print(f"wrote {report.path}: opset {report.opset}, {report.size_bytes / 2**20:.1f} MiB, "
-          f"{len(report.interface['inputs'])} inputs, {len(report.interface['outputs'])} outputs "
-          f"({report.seconds:.1f} s)")
-    for item in report.interface["inputs"]:
-        print(f"  input  {item['name']:<32} {item['dtype']:<8} {item['shape']}")
-    for item in report.interface["outputs"]:
-        print(f"  output {item['name']:<32} {item['dtype']:<8} {item['shape']}")
-    steps = model.memory.keep_max_len + 1 if args.verify is None else args.verify
-    if steps > 0:
-        errors = verify_onnx(model, args.out, steps)
-        worst = max(errors)
-        print(f"onnxruntime vs PyTorch over {steps} steps (memory fed back, from an empty memory): max abs error "
-              f"{worst:.2e} (per step: {', '.join(f'{e:.1e}' for e in errors)})")
-        if not worst <= args.tolerance:
-            print(f"error: the exported graph differs from PyTorch by more than {args.tolerance}", file=sys.stderr)
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,12 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Streaming action detection on a video, a camera or a stream, with memory carried clip to clip.
+"""The inference loop: one video source walked keyframe by keyframe, with memory carried clip to clip.
 
-::
-
-    python -m memvit.infer --cfg configs/ava_16.yaml [--checkpoint CKPT] --video IN.mp4 --out DIR
-        [--boxes CSV | --detector-weights PATH] [--label-map PBTXT] [--interval 1.0] [KEY VALUE ...]
-
-The video is walked one keyframe per ``--interval`` seconds (or at the seconds a ``--boxes``
-CSV lists, AVA's protocol); each keyframe's clip (``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE``
-frames of a 30 fps timeline, centred on it) goes through a :class:`~memvit.StreamingDetector`,
-so each clip attends the memory of the earlier ones. Written to ``DIR`` as it goes:
+:class:`StreamRunner` is the work behind ``python -m memvit.infer`` (:mod:`memvit.infer` wires it:
+arguments, config, model, box source, reader). The video is walked one keyframe per ``--interval``
+seconds (or at the seconds a ``--boxes`` CSV lists, AVA's protocol); each keyframe's clip
+(``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE`` frames of a 30 fps timeline, centred on it) goes
+through a :class:`~memvit.StreamingDetector`, so each clip attends the memory of the earlier
+ones. Written to ``DIR`` as it goes:
 
 * ``predictions.csv``: AVA format (``video,sec,x1,y1,x2,y2,action_id,score``, written by the csv
   module, so a video id with commas, quotes or newlines is quoted), appended and flushed per keyframe;
@@ -24,13 +21,11 @@ A camera (``--video 0``) or stream URL (``rtsp://``, ``tcp://``, ... or ``--live
 read in a thread; when the model is slower than real time, whole clips are dropped (counted)
 instead of falling behind. A local file is read as itself only: a playlist or concat list that
 names other files or URLs is refused. Problems with the input end the run with a message naming
-the file; what was written so far stays readable. Exit status: 0 done (also when ``--max-seconds``
-stopped it, as asked), 1 stopped early by the input, 2 not started.
+the file (:attr:`RunSummary.error`); what was written so far stays readable.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import csv
 import json
@@ -38,7 +33,6 @@ import logging
 import math
 import os
 import statistics
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -47,11 +41,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..cli import UserError, resolve_device, user_errors_exit
+from ..cli import UserError
+from ..data.ava_files import box_csv_row
 from ..files import atomic_path, write_json
 from .detector import ClipSpec, Detections, StreamingDetector
-from .person_boxes import BoxSourceError, CsvBoxes, FullFrameBoxes, TorchvisionPersonDetector
-from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline, VideoError, is_live_spec
+from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -130,16 +124,10 @@ class RunSummary:
 
 
 # ---------------------------------------------------------------------------------------------- outputs
-def _format_sec(t: float) -> str:
-    """AVA timestamps are whole seconds (``0902``); other keyframe times keep milliseconds."""
-    nearest = round(t)
-    return f"{nearest:04d}" if abs(t - nearest) < 1e-6 else f"{t:.3f}"
-
-
 class PredictionWriter:
     """CSV and JSON Lines appended and flushed per keyframe, so an interrupted run leaves readable files.
 
-    These two stream as the run goes (not atomic: a reader sees every keyframe done so far). Rows go
+    These two grow as the run goes (not atomic: a reader sees every keyframe done so far). Rows go
     through the csv module and records through json, so any video id (commas, quotes, newlines) round-trips.
     """
 
@@ -167,12 +155,10 @@ class PredictionWriter:
         return out
 
     def add(self, time_s: float, detections: Detections, box_scores: np.ndarray, extra: dict[str, Any]) -> None:
-        sec = _format_sec(time_s)
         columns = np.asarray(self.class_ids) - 1
-        for box, row in zip(detections.boxes, detections.scores):
-            x1, y1, x2, y2 = (float(v) for v in box)
-            self._rows.writerows([self.video_id, sec, f"{x1:.3f}", f"{y1:.3f}", f"{x2:.3f}", f"{y2:.3f}", cid,
-                                  f"{row[c]:.6f}"] for cid, c in zip(self.class_ids, columns))
+        for box, row in zip(detections.boxes, detections.scores):  # AVA rows; the time as format_timestamp writes it
+            self._rows.writerows(box_csv_row(self.video_id, time_s, box, cid, float(row[c]))
+                                 for cid, c in zip(self.class_ids, columns))
         record = {"video": self.video_id, "time": round(time_s, 6), "detections": [
             {"box": [round(float(v), 4) for v in box], "box_score": round(float(bs), 4),
              "labels": [{"id": cid, "name": self.names.get(cid, f"class {cid}"), "score": round(score, 6)}
@@ -239,7 +225,7 @@ class StreamRunner:
         info = reader.info
         self.summary = RunSummary(options.video_id, info.source, self.live, box_source.name)
         self.timeline = Timeline(self.spec.fps, info.tick)
-        self.nominal = 1 / float(info.rate) if info.rate else None
+        self.nominal = 1 / info.rate if info.rate else None  # exact, as the frame times
         fixed = None
         if box_source.keyframes is not None:
             fixed = [t for t in box_source.keyframes if t >= options.start]
@@ -275,7 +261,7 @@ class StreamRunner:
         frames = np.stack([self.timeline.frame(i) for i in indices])
         keyframe = self.timeline.frame(min(self._center(t), n - 1) if n else self._center(t))
         boxes, box_scores = self.box_source.boxes(t, keyframe)
-        lag = (self.timeline.latest or t) - t  # stream seconds already received past the keyframe
+        lag = (self.timeline.latest or t) - t  # seconds of the source already received past the keyframe
         started = time.perf_counter()
         detections = self.detector.step(frames, boxes)
         latency = time.perf_counter() - started
@@ -441,38 +427,7 @@ class StreamRunner:
         write_json(s.outputs["summary"], asdict(s))
 
 
-# ---------------------------------------------------------------------------------------------- setup
-def load_detector(cfg_path: str, overrides: Sequence[str], checkpoint: str | None, device: str = "cpu",
-                  implementation: str = "auto", seed: int = 0) -> tuple[StreamingDetector, Any, list[str]]:
-    """The model of a config (and checkpoint) in a :class:`StreamingDetector`; also the config and notes.
-
-    ``seed`` seeds the random weights that a missing checkpoint leaves (reproducible demos).
-    """
-    import torch
-
-    from ..checkpoint import CheckpointError, load_model_state
-    from ..config import ConfigError, build_model, load_config
-    from ..models import set_attention_implementation
-
-    notes = []
-    try:
-        cfg = load_config(cfg_path, list(overrides))
-        torch.manual_seed(seed)
-        model = build_model(cfg)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
-        raise InferenceError(f"config: {error}") from None
-    if checkpoint:
-        try:
-            load_model_state(model, checkpoint)
-        except CheckpointError as error:
-            raise InferenceError(f"checkpoint: {error}") from None
-    else:
-        notes.append("no --checkpoint: the model has random weights, so its scores mean nothing")
-    set_attention_implementation(model, implementation)
-    model.to(device).eval()
-    return StreamingDetector(model, ClipSpec.from_config(cfg), device=device), cfg, notes
-
-
+# ---------------------------------------------------------------------------------------------- labels
 def label_names(path: str | None, num_classes: int) -> tuple[dict[int, str], list[int]]:
     """AVA id -> name from a label map, and the ids to rank and write (the map's, or all)."""
     from ..data.ava_files import AvaFormatError, read_label_map
@@ -487,106 +442,3 @@ def label_names(path: str | None, num_classes: int) -> tuple[dict[int, str], lis
     if not ids:
         raise InferenceError(f"label map {path}: no class id within the model's {num_classes} classes")
     return dict(label_map.names), ids
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m memvit.infer", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="model config (YAML), e.g. configs/ava_16.yaml")
-    parser.add_argument("--checkpoint", help="trained weights (.pyth); without them the weights are random")
-    parser.add_argument("--video", required=True, help="a video file, a camera index (0) or a stream URL")
-    parser.add_argument("--out", required=True, help="output folder")
-    who = parser.add_mutually_exclusive_group()
-    who.add_argument("--boxes", help="person boxes: an AVA-format CSV (detector output or ground truth)")
-    who.add_argument("--detector-weights", help="person boxes from a torchvision detector with these local weights")
-    parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn",
-                        help="torchvision.models.detection builder of --detector-weights")
-    parser.add_argument("--detector-threshold", type=float, default=0.9, help="person score threshold")
-    parser.add_argument("--box-threshold", type=float, default=None,
-                        help="score threshold of --boxes detector rows (default AVA.DETECTION_SCORE_THRESH)")
-    parser.add_argument("--video-id", help="the video's id in the outputs and in --boxes (default: file name)")
-    parser.add_argument("--label-map", help="AVA .pbtxt with class names (default: the config's, if present)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between keyframes (default 1)")
-    parser.add_argument("--start", type=float, default=0.0, help="time of the first keyframe (s)")
-    parser.add_argument("--time-offset", type=float, default=0.0,
-                        help="added to output times; --boxes seconds minus this are video times")
-    parser.add_argument("--top-k", type=int, default=5, help="labels per box in the JSON")
-    parser.add_argument("--draw-top-k", type=int, default=3, help="labels per box drawn on the video")
-    parser.add_argument("--live", action="store_true", help="read --video as a live source (e.g. a FIFO)")
-    parser.add_argument("--max-seconds", type=float, help="stop after this many seconds of video")
-    parser.add_argument("--read-timeout", type=float, default=10.0, help="live: seconds without data = gone")
-    parser.add_argument("--no-video", action="store_true", help="do not write annotated.mp4")
-    parser.add_argument("--no-timeline", action="store_true", help="do not write timeline.png")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "sdpa", "reference"),
-                        help="attention op implementation")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint is given")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser
-
-
-def _default_label_map(cfg: Any) -> str | None:
-    path = os.path.join(cfg.AVA.ANNOTATION_DIR, cfg.AVA.LABEL_MAP_FILE)
-    return path if os.path.isfile(path) else None
-
-
-def run_cli(args: argparse.Namespace) -> RunSummary:
-    """Set everything up from parsed arguments and run; raises :class:`InferenceError` before starting."""
-    args.device = str(resolve_device(args.device))
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    detector, cfg, notes = load_detector(args.cfg, args.opts, args.checkpoint, args.device, args.implementation,
-                                         args.seed)
-    model = detector.model
-    names, class_ids = label_names(args.label_map or _default_label_map(cfg), int(cfg.MODEL.NUM_CLASSES))
-    video_id = args.video_id or (os.path.splitext(os.path.basename(args.video))[0] if not args.video.isdigit()
-                                 else f"camera{args.video}")
-    try:
-        if args.boxes:
-            threshold = cfg.AVA.DETECTION_SCORE_THRESH if args.box_threshold is None else args.box_threshold
-            box_source: Any = CsvBoxes(args.boxes, video_id, threshold, args.time_offset, model.max_boxes)
-        elif args.detector_weights:
-            box_source = TorchvisionPersonDetector(args.detector_weights, args.detector_arch, args.detector_threshold,
-                                                   model.max_boxes, args.device)
-        else:
-            box_source = FullFrameBoxes()
-    except BoxSourceError as error:
-        raise InferenceError(str(error)) from None
-    options = RunOptions(video_id=video_id, interval=args.interval, start=args.start, time_offset=args.time_offset,
-                         top_k=args.top_k, draw_top_k=args.draw_top_k, annotate=not args.no_video,
-                         timeline=not args.no_timeline, progress=not args.no_progress, max_seconds=args.max_seconds)
-    try:
-        if args.live or is_live_spec(args.video):
-            reader: FileReader | LiveReader = LiveReader(args.video, timeout=args.read_timeout)
-        else:
-            reader = FileReader(args.video)
-    except VideoError as error:
-        raise InferenceError(str(error)) from None
-    try:
-        runner = StreamRunner(detector, reader, box_source, args.out, options, names, class_ids)
-        runner.summary.warnings.extend(notes)
-        return runner.run()
-    finally:
-        reader.close()
-
-
-@user_errors_exit
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    try:
-        summary = run_cli(args)
-    except InferenceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for line in summary.lines():
-        print(line, file=sys.stderr if line.startswith(("warning", "stopped")) else sys.stdout)
-    return 1 if summary.error else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

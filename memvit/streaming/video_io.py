@@ -1,5 +1,5 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Video in and out for inference, with PyAV: files, cameras and streams in; annotated MP4 out.
+"""Video in and out for inference, with PyAV: files, cameras and stream URLs in; annotated MP4 out.
 
 * :class:`FileReader` decodes a file in order (nothing is dropped); :class:`LiveReader` decodes
   a camera (``"0"`` = ``/dev/video0``) or a stream URL in a reader thread into a bounded
@@ -8,7 +8,8 @@
 * :class:`Timeline` resamples those frames to AVA's fixed 30 fps timeline by time stamps:
   timeline frame ``i`` is the frame on screen at ``i / fps`` (the last one whose time is
   ``<=`` it, within one time-base tick), so variable frame rates and sources at other rates
-  give clips of the right duration (the rule of :mod:`memvit.data.prepare_ava`).
+  give clips of the right duration. The rule is :mod:`memvit.data.timeline`, the one that
+  :mod:`memvit.data.prepare_ava` uses for the frames the model is trained on.
 * :class:`AnnotatedVideoWriter` writes H.264 MP4 at the source's size with each frame at its
   source time (so the frame rate and count are the source's), fragmented and flushed as it
   goes: a run that dies still leaves a playable file up to the last fragment.
@@ -16,7 +17,6 @@
 
 from __future__ import annotations
 
-import bisect
 import collections
 import contextlib
 import logging
@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..cli import UserError
+from ..data import timeline as rule
 
 logger = logging.getLogger(__name__)
 
-# Live sources: decide the stream layout from a small probe, so the first frames arrive quickly.
+# Live sources: decide the container's layout from a small probe, so the first frames arrive quickly.
 LIVE_OPTIONS = {"probesize": "65536", "analyzeduration": "500000"}
 
 
@@ -46,15 +47,16 @@ class VideoError(UserError, RuntimeError):
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: ``image`` ``(H, W, 3)`` RGB ``uint8`` shown from ``time`` seconds on."""
+    """One decoded frame: ``image`` ``(H, W, 3)`` RGB ``uint8`` shown from ``time`` seconds on
+    (exact: pts x time base, from the origin)."""
 
-    time: float
+    time: Fraction
     image: np.ndarray
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about the video stream (rate and duration may be unknown)."""
+    """What the container says about its video track (rate and duration may be unknown)."""
 
     source: str
     width: int
@@ -64,7 +66,7 @@ class VideoInfo:
     frames: int | None  # frame count declared by the container
     codec: str
     live: bool
-    tick: float  # one time-base tick in seconds: the tolerance of time comparisons
+    tick: Fraction  # one time-base tick in seconds: the tolerance of time comparisons
 
 
 def is_live_spec(spec: str) -> bool:
@@ -101,7 +103,7 @@ def _open(url: str, fmt: str | None, options: dict[str, str] | None, timeout: fl
 def _has_video(container: Any, source: str) -> Any:
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{source} has no video stream")
+        raise VideoError(f"{source} has no video track")
     return container
 
 
@@ -187,41 +189,41 @@ def local_container(path: str) -> Iterator[Any]:
 
 
 def _info(container: Any, source: str, live: bool) -> VideoInfo:
-    stream = container.streams.video[0]
-    base = stream.time_base or Fraction(1, 1000)
+    track = container.streams.video[0]
+    base = track.time_base or Fraction(1, 1000)
     duration = None
-    if stream.duration is not None:
-        duration = float(stream.duration * base)
+    if track.duration is not None:
+        duration = float(track.duration * base)
     elif container.duration is not None:
         duration = container.duration / 1_000_000
-    return VideoInfo(source=source, width=stream.codec_context.width, height=stream.codec_context.height,
-                     rate=Fraction(stream.average_rate) if stream.average_rate else None, duration=duration,
-                     frames=stream.frames or None, codec=stream.codec_context.name, live=live, tick=float(base))
+    return VideoInfo(source=source, width=track.codec_context.width, height=track.codec_context.height,
+                     rate=Fraction(track.average_rate) if track.average_rate else None, duration=duration,
+                     frames=track.frames or None, codec=track.codec_context.name, live=live, tick=Fraction(base))
 
 
 class _FrameClock:
-    """Frame times in seconds from an origin; frames with a repeated or earlier time are dropped."""
+    """Exact frame times in seconds from an origin; frames with a repeated or earlier time are dropped."""
 
-    def __init__(self, origin: float | None, nominal: float | None) -> None:
+    def __init__(self, origin: Fraction | None, nominal: Fraction | None) -> None:
         self.origin, self.nominal = origin, nominal
-        self.last: float | None = None
+        self.last: Fraction | None = None
         self.intervals: list[float] = []
 
-    def time_of(self, frame: Any) -> float | None:
+    def time_of(self, frame: Any) -> Fraction | None:
         if frame.pts is not None and frame.time_base is not None:
-            stamp = float(frame.pts * frame.time_base)
+            stamp = frame.pts * Fraction(frame.time_base)
             if self.origin is None:
                 self.origin = stamp
             stamp -= self.origin
         elif self.last is not None:
-            stamp = self.last + (self.nominal or 1 / 30)
+            stamp = self.last + (self.nominal or Fraction(1, 30))
         else:
-            stamp = 0.0
+            stamp = Fraction(0)
         if self.last is not None:
             if stamp <= self.last:
                 return None
             if len(self.intervals) < 10_000:
-                self.intervals.append(stamp - self.last)
+                self.intervals.append(float(stamp - self.last))
         self.last = stamp
         return stamp
 
@@ -249,10 +251,10 @@ class FileReader:
         self.path = path
         self.container, self._handle = open_local(path)
         self.info = _info(self.container, path, live=False)
-        stream = self.container.streams.video[0]
-        stream.thread_type = "AUTO"
-        origin = (self.container.start_time or 0) / 1_000_000
-        self.clock = _FrameClock(origin, 1 / float(self.info.rate) if self.info.rate else None)
+        track = self.container.streams.video[0]
+        track.thread_type = "AUTO"
+        origin = Fraction(self.container.start_time or 0, 1_000_000)  # AV_TIME_BASE
+        self.clock = _FrameClock(origin, 1 / self.info.rate if self.info.rate else None)
         self.error: str | None = None
         self.frames_read = 0
         self.dropped_frames = 0  # never: files are read at the consumer's pace
@@ -261,9 +263,9 @@ class FileReader:
         """Frames one at a time (lists of one), then stops at the end or at an error."""
         import av
 
-        stream = self.container.streams.video[0]
+        track = self.container.streams.video[0]
         try:
-            for frame in self.container.decode(stream):
+            for frame in self.container.decode(track):
                 stamp = self.clock.time_of(frame)
                 if stamp is None:
                     continue
@@ -281,7 +283,8 @@ class FileReader:
         interval = 1 / float(self.info.rate) if self.info.rate else 1 / 30
         if last + 2.5 * interval >= declared:
             return None
-        return f"{self.path}: the frames end at {last:.2f} s but the video declares {declared:.2f} s (truncated?)"
+        return (f"{self.path}: the frames end at {float(last):.2f} s but the video declares {declared:.2f} s "
+                "(truncated?)")
 
     def close(self) -> None:
         self.container.close()
@@ -309,7 +312,7 @@ class LiveReader:
             self.container, self._handle = open_local(spec, {**LIVE_OPTIONS, **(options or {})}, timeout)
         self.info = _info(self.container, spec, live=True)
         rate = float(self.info.rate) if self.info.rate else 30.0
-        self.clock = _FrameClock(None, 1 / rate)
+        self.clock = _FrameClock(None, 1 / (self.info.rate or Fraction(30)))
         self.buffer: collections.deque[Frame] = collections.deque(maxlen=max(8, math.ceil(buffer_seconds * rate)))
         self.error: str | None = None
         self.frames_read = 0
@@ -323,9 +326,9 @@ class LiveReader:
     def _decode(self) -> None:
         import av
 
-        stream = self.container.streams.video[0]
+        track = self.container.streams.video[0]
         try:
-            for frame in self.container.decode(stream):
+            for frame in self.container.decode(track):
                 if self._stop.is_set():
                     break
                 stamp = self.clock.time_of(frame)
@@ -343,7 +346,7 @@ class LiveReader:
                           f"{self.timeout:g} s)")
         except (av.FFmpegError, OSError) as error:
             self.error = f"the source failed after {self.frames_read} frames: {error}"
-        except Exception as error:  # any failure ends the stream; it is reported
+        except Exception as error:  # any failure ends the reading; it is reported
             self.error = f"the reader failed after {self.frames_read} frames: {type(error).__name__}: {error}"
         finally:
             with self._ready:
@@ -373,15 +376,9 @@ class LiveReader:
                 self._handle.close()
 
 
-def open_reader(spec: str, *, live: bool | None = None, **live_options: Any) -> FileReader | LiveReader:
-    """A :class:`LiveReader` for cameras, URLs (or ``live=True``), else a :class:`FileReader`."""
-    if live is None:
-        live = is_live_spec(spec)
-    return LiveReader(spec, **live_options) if live else FileReader(spec)
-
-
 class Timeline:
-    """Frames on a fixed-rate timeline: frame ``i`` is the source frame on screen at ``i / fps``.
+    """Frames on a fixed-rate timeline: frame ``i`` is the source frame on screen at ``i / fps``
+    (the rule of :mod:`memvit.data.timeline`, shared with the frames the model is trained on).
 
     Push source frames in time order; :meth:`known` says how many timeline frames are decided
     (a frame is decided once a later source frame or the end has been seen). Before the first
@@ -389,15 +386,15 @@ class Timeline:
     its time plus one frame interval. :meth:`trim` forgets frames no longer needed.
     """
 
-    def __init__(self, fps: int, tick: float = 0.0) -> None:
+    def __init__(self, fps: int, tick: Fraction | int = 0) -> None:
         self.fps = fps
-        self.tolerance = min(tick, 0.5 / fps)
-        self.times: list[float] = []
+        self.tolerance = rule.tolerance(tick, fps)
+        self.times: list[Fraction] = []
         self.images: list[np.ndarray] = []
         self.ended = False
-        self.end_time: float | None = None
-        self._last_gap: float | None = None
-        self.latest: float | None = None
+        self.end_time: Fraction | None = None
+        self._last_gap: Fraction | None = None
+        self.latest: Fraction | None = None
 
     def push(self, frame: Frame) -> None:
         if self.latest is not None:
@@ -406,15 +403,11 @@ class Timeline:
         self.images.append(frame.image)
         self.latest = frame.time
 
-    def finish(self, nominal_interval: float | None = None) -> None:
+    def finish(self, nominal_interval: Fraction | None = None) -> None:
         """No more frames: the last one is shown for one frame interval (the last gap between frames)."""
         self.ended = True
         if self.latest is not None:
-            gap = self._last_gap or nominal_interval or 1 / self.fps
-            self.end_time = self.latest + gap
-
-    def _index_time(self, i: int) -> float:
-        return i / self.fps + self.tolerance
+            self.end_time = rule.shown_until(self.latest, self.fps, gap=self._last_gap, nominal=nominal_interval)
 
     def known(self) -> int:
         """Timeline frames ``0 .. n-1`` that are decided (all of them once ended)."""
@@ -422,23 +415,21 @@ class Timeline:
             return 0
         if self.ended:
             return self.length()
-        # Frame i is decided when a source frame later than i / fps has arrived.
-        return max(0, math.ceil((self.latest - self.tolerance) * self.fps))
+        return rule.decided(self.latest, self.fps, self.tolerance)
 
     def length(self) -> int:
         """The number of timeline frames of an ended video (frames shown before its end)."""
         if self.end_time is None:
             return 0
-        return max(1, math.ceil(self.end_time * self.fps - 1e-9))
+        return rule.frames_before(self.end_time, self.fps)
 
     def frame(self, i: int) -> np.ndarray:
         """Timeline frame ``i`` (must be kept: not trimmed)."""
-        pos = bisect.bisect_right(self.times, self._index_time(i)) - 1
-        return self.images[max(pos, 0)]
+        return self.images[rule.on_screen(self.times, rule.instant(i, self.fps), self.tolerance)]
 
     def trim(self, first_needed: int) -> None:
         """Drop source frames that no timeline frame ``>= first_needed`` shows."""
-        pos = bisect.bisect_right(self.times, self._index_time(first_needed)) - 1
+        pos = rule.on_screen(self.times, rule.instant(first_needed, self.fps), self.tolerance)
         if pos > 0:
             del self.times[:pos]
             del self.images[:pos]
@@ -465,18 +456,18 @@ class AnnotatedVideoWriter:
                                  options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
                                           "flush_packets": "1"})
         gop = max(1, round(float(self.rate)))
-        self.stream = self.container.add_stream("libx264", rate=self.rate,
+        self.track = self.container.add_stream("libx264", rate=self.rate,
                                                 options={"crf": str(crf), "g": str(gop), "preset": "veryfast"})
-        self.stream.width, self.stream.height = width, height
+        self.track.width, self.track.height = width, height
         # libx264's 4:2:0 needs even sizes; odd ones keep every pixel in 4:4:4.
-        self.stream.pix_fmt = "yuv420p" if _even(width) and _even(height) else "yuv444p"
-        self.stream.time_base = self.time_base
-        self.stream.codec_context.time_base = self.time_base
+        self.track.pix_fmt = "yuv420p" if _even(width) and _even(height) else "yuv444p"
+        self.track.time_base = self.time_base
+        self.track.codec_context.time_base = self.time_base
         self.frames = 0
         self._last_pts = -1
         self._closed = False
 
-    def write(self, image: np.ndarray, time_s: float) -> None:
+    def write(self, image: np.ndarray, time_s: float | Fraction) -> None:
         """Append an RGB frame shown from ``time_s`` seconds."""
         import av
 
@@ -484,7 +475,7 @@ class AnnotatedVideoWriter:
         pts = max(round(time_s / self.time_base), self._last_pts + 1)
         frame.pts, frame.time_base = pts, self.time_base
         self._last_pts = pts
-        for packet in self.stream.encode(frame):
+        for packet in self.track.encode(frame):
             self.container.mux(packet)
         self.frames += 1
 
@@ -494,7 +485,7 @@ class AnnotatedVideoWriter:
             return
         self._closed = True
         try:
-            for packet in self.stream.encode():
+            for packet in self.track.encode():
                 self.container.mux(packet)
         finally:
             self.container.close()
@@ -503,6 +494,6 @@ class AnnotatedVideoWriter:
 def probe_frames(path: str) -> tuple[int, int, int, Fraction | None]:
     """(decoded frame count, width, height, average rate) of a video: what the tests check."""
     with local_container(path) as container:
-        stream = container.streams.video[0]
-        count = sum(1 for _ in container.decode(stream))
-        return count, stream.codec_context.width, stream.codec_context.height, stream.average_rate
+        track = container.streams.video[0]
+        count = sum(1 for _ in container.decode(track))
+        return count, track.codec_context.width, track.codec_context.height, track.average_rate
