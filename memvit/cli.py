@@ -112,6 +112,11 @@ def setup_logging(level: int = logging.INFO, *, rank: int | None = None) -> None
     logging.basicConfig(level=level, format=f"%(asctime)s{tag} %(levelname)s %(name)s: %(message)s")
 
 
+def progress_interval() -> float:
+    """Seconds between progress-bar refreshes: often on a terminal, rarely into a log file."""
+    return 0.1 if sys.stderr.isatty() else 10.0
+
+
 # ---------------------------------------------------------------------------------- the model
 def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", seed: int | None = None,
                implementation: str = "auto", train: bool = False, warn_random: bool = True) -> Any:
@@ -164,4 +169,4 @@ def example_inputs(model: Any, cfg: Any, *, batch: int = 1, train: bool = True, 
 
 
 __all__ = ["EXIT_USER_ERROR", "UserError", "command_parser", "example_inputs", "load_cfg", "load_model",
-           "resolve_device", "setup_logging", "user_errors_exit"]
+           "progress_interval", "resolve_device", "setup_logging", "user_errors_exit"]

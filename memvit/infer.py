@@ -92,6 +92,10 @@ def _detector(args: argparse.Namespace, device: Any) -> tuple[StreamingDetector,
         raise InferenceError(f"config: {error}") from None
     if not args.checkpoint:
         notes.append("no --checkpoint: the model has random weights, so its scores mean nothing")
+    for key, value in (("AVA.TEST_FORCE_FLIP", cfg.AVA.TEST_FORCE_FLIP), ("TEST.FLIP_AVERAGE", cfg.TEST.FLIP_AVERAGE)):
+        if value:
+            notes.append(f"{key} True is ignored here: it is a test-time option of memvit.eval; streaming runs each "
+                         "clip once, as it comes")
     return StreamingDetector(model, ClipSpec.from_config(cfg), device=device), cfg, notes
 
 

@@ -15,5 +15,5 @@ info = memvit_ext.build_info()
 print("CPU-only build:", info["implementation"])
 assert memvit_ext.__file__.startswith(__import__("os").environ["PYTHONPATH"]), memvit_ext.__file__
 assert info["extension"] == "loaded" and info["built_cpu_kernels"] and not info["built_cuda_kernels"], info
-assert info["implementation"]["cuda"].startswith("PyTorch reference"), info
+assert "built without cuda kernels" in info["implementation"]["cuda"], info  # CUDA tensors: the PyTorch fallback
 PY

@@ -458,3 +458,15 @@ def test_live_source_that_disappears(setup, tmp_path, capsys):
     assert probe_frames(str(tmp_path / "out" / "annotated.mp4"))[0] == 60
     with av.open(str(tmp_path / "out" / "annotated.mp4")) as container:
         assert container.streams.video[0].average_rate == 30
+
+
+@pytest.mark.parametrize("key", ["AVA.TEST_FORCE_FLIP", "TEST.FLIP_AVERAGE"])
+def test_test_time_flip_options_are_said_to_be_ignored(setup, tmp_path, gen, key):
+    """Evaluation's flip options do not act on streaming; a config that sets them is told so."""
+    root, cfg = setup
+    video = tmp_path / "clip.mp4"
+    shapes_video(video, 30, seed=seed_of(gen))
+    out = tmp_path / "out"
+    assert run_cli(cfg, video, out, "--no-timeline", "--no-video", key, "True") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert any(w.startswith(f"{key} True is ignored here") for w in summary["warnings"]), summary["warnings"]

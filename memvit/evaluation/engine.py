@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cli import progress_interval
 from ..files import write_json
 
 
@@ -66,8 +66,8 @@ def predict(model: nn.Module, loader: Any, *, device: torch.device | str = "cpu"
     clips = problems = 0
     start = time.perf_counter()
     try:
-        interval = 0.1 if sys.stderr.isatty() else 10.0  # rarely into a log file
-        for batch in tqdm(loader, desc=desc, disable=not progress, unit="it", dynamic_ncols=True, mininterval=interval):
+        for batch in tqdm(loader, desc=desc, disable=not progress, unit="it", dynamic_ncols=True,
+                          mininterval=progress_interval()):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 out = model(batch["video"].to(device), video_ids=batch["video_ids"],
                             boxes=batch["boxes"].to(device))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +19,6 @@ from ..files import atomic_path
 if TYPE_CHECKING:
     from .distributed import World
     from .trainer import Progress
-
-
-def progress_interval() -> float:
-    """Seconds between progress-bar refreshes: often on a terminal, rarely into a log file."""
-    return 0.1 if sys.stderr.isatty() else 10.0
 
 
 def peak_memory_mb(world: World) -> float:

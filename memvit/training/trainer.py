@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..cli import UserError
+from ..cli import UserError, progress_interval
 from ..config import ConfigError
 from .distributed import World, agree, per_process_batch
 from .resume import (
@@ -38,7 +38,7 @@ from .resume import (
     set_aside,
     set_rng_state,
 )
-from .run_log import RunLog, peak_memory_mb, progress_interval
+from .run_log import RunLog, peak_memory_mb
 
 logger = logging.getLogger(__name__)
 
