@@ -42,9 +42,10 @@ BOXES = {
                                                                            "stream order: row i walks",
                                                                            "one video second by second"]),
     "loader": (7.7, 5.3, 3.4, 1.2, "data", "data/loader", ["one DataLoader for train/eval"]),
-    "cli": (3.6, 3.3, 3.4, 2.4, "command", "cli + config + checkpoint", ["parse --cfg KEY VALUE,", "load_model: seed,",
-                                                                        "strict weights, device;", "UserError -> exit 2"]),
-    "video_io": (3.6, 0.3, 3.4, 1.5, "data", "streaming/video_io", ["onto the 30 fps timeline", "(data/timeline rule)"]),
+    "cli": (3.6, 3.3, 3.4, 2.4, "command", "cli + config + checkpoint",
+            ["parse --cfg KEY VALUE,", "load_model: seed,", "strict weights, device;", "UserError -> exit 2"]),
+    "video_io": (3.6, 0.3, 3.4, 1.5, "data", "streaming/video_io",
+                 ["onto the 30 fps timeline", "(data/timeline rule)"]),
 
     "work": (11.6, 6.9, 4.3, 2.6, "work", "training/  +  evaluation/", ["trainer, resume, solver, distributed,",
                                                                       "run_log  <- python -m memvit.train",
