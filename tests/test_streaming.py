@@ -180,3 +180,16 @@ def test_torch_hub_entry_points(tmp_path):
     assert isinstance(detector, StreamingDetector)
     assert (detector.clip_spec.num_frames, detector.clip_spec.sampling_rate, detector.clip_spec.short_side) == \
         (16, 4, 224)
+
+
+def test_top_k_ranks_all_classes_or_a_subset():
+    """Hand-computed: the k best (0-based class index, score) per box, best first, ties in class order;
+    the same ranking over a subset is what the infer outputs write (label-map classes only)."""
+    from memvit.streaming import Detections
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.9], [0.7, 0.2, 0.3, 0.0]], dtype=np.float32)
+    det = Detections(boxes=np.zeros((2, 4), dtype=np.float32), scores=scores)
+    assert det.top_k(3) == [[(1, pytest.approx(0.9)), (3, pytest.approx(0.9)), (2, pytest.approx(0.5))],
+                            [(0, pytest.approx(0.7)), (2, pytest.approx(0.3)), (1, pytest.approx(0.2))]]
+    assert det.top_k(2, classes=[0, 2]) == [[(2, pytest.approx(0.5)), (0, pytest.approx(0.1))],
+                                            [(0, pytest.approx(0.7)), (2, pytest.approx(0.3))]]

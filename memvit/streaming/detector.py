@@ -123,12 +123,15 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def top_k(self, k: int = 5) -> list[list[tuple[int, float]]]:
-        """Per box, the ``k`` best ``(class index, score)`` (class index 0-based: AVA id - 1)."""
+    def top_k(self, k: int = 5, classes: Sequence[int] | None = None) -> list[list[tuple[int, float]]]:
+        """Per box, the ``k`` best ``(class index, score)`` among ``classes`` (0-based class indices,
+        AVA id - 1; default: all), best first, ties in class order."""
+        columns = np.arange(self.scores.shape[1]) if classes is None else np.asarray(classes, dtype=np.int64)
         out = []
         for row in self.scores:
-            order = np.argsort(-row, kind="stable")[:k]
-            out.append([(int(i), float(row[i])) for i in order])
+            ranked = row[columns]
+            order = np.argsort(-ranked, kind="stable")[:k]
+            out.append([(int(columns[i]), float(ranked[i])) for i in order])
         return out
 
 

@@ -144,15 +144,10 @@ class PredictionWriter:
         self.times: list[float] = []
         self.peaks: list[np.ndarray] = []  # per keyframe: the best score of each class over its boxes
 
-    def labels(self, scores: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    def labels(self, detections: Detections, k: int) -> list[list[tuple[int, float]]]:
         """Per box, the ``k`` best ``(AVA id, score)`` among the ranked classes."""
-        columns = np.asarray(self.class_ids) - 1
-        out = []
-        for row in scores:
-            sub = row[columns]
-            order = np.argsort(-sub, kind="stable")[:k]
-            out.append([(self.class_ids[i], float(sub[i])) for i in order])
-        return out
+        ranked = detections.top_k(k, [c - 1 for c in self.class_ids])
+        return [[(index + 1, score) for index, score in box] for box in ranked]
 
     def add(self, time_s: float, detections: Detections, box_scores: np.ndarray, extra: dict[str, Any]) -> None:
         columns = np.asarray(self.class_ids) - 1
@@ -163,7 +158,7 @@ class PredictionWriter:
             {"box": [round(float(v), 4) for v in box], "box_score": round(float(bs), 4),
              "labels": [{"id": cid, "name": self.names.get(cid, f"class {cid}"), "score": round(score, 6)}
                         for cid, score in labels]}
-            for box, bs, labels in zip(detections.boxes, box_scores, self.labels(detections.scores, self.top_k))],
+            for box, bs, labels in zip(detections.boxes, box_scores, self.labels(detections, self.top_k))],
             **extra}
         self._json.write(json.dumps(record) + "\n")
         self._csv.flush()
@@ -270,7 +265,7 @@ class StreamRunner:
         self.predictions.add(t_out, detections, box_scores,
                              {"latency_ms": round(latency * 1000, 2), "lag_s": round(lag, 3)})
         if self.video is not None:
-            draw = self.predictions.labels(detections.scores, self.options.draw_top_k)
+            draw = self.predictions.labels(detections, self.options.draw_top_k)
             self.shown[k] = _Shown(detections.boxes, [[(self.names.get(cid, f"class {cid}"), s) for cid, s in row]
                                                       for row in draw])
         self.summary.clips += 1
