@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cli import UserError
+from .files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -263,24 +264,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, epoch: int = 0,
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` that never leaves a partial file under ``path``: write a temporary file in
-    the same folder, fsync it, rename it over ``path`` and fsync the folder. A kill at any
-    moment leaves either the old file or the new one.
+    """``torch.save`` that never leaves a partial file under ``path`` (:func:`memvit.files.atomic_path`:
+    a temporary file in the same folder, fsynced, renamed over ``path``, the folder fsynced). A kill
+    at any moment leaves either the old file or the new one; a failed save (a full disk) leaves no
+    temporary file behind.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 __all__ = ["CHECKPOINT_SAFE_GLOBALS", "CheckpointError", "DamagedCheckpointError", "LoadReport",

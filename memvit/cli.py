@@ -93,7 +93,9 @@ def command_parser(prog: str, description: str | None, *, checkpoint: bool = Fal
     if device:
         parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     if implementation:
-        parser.add_argument("--implementation", default="auto", choices=("auto", "kernel", "sdpa", "reference"),
+        from memvit_ext.ops import IMPLEMENTATIONS  # here, not at the top: the kit imports no torch
+
+        parser.add_argument("--implementation", default="auto", choices=IMPLEMENTATIONS,
                             help="how the attention op runs (memvit_ext; default auto)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser

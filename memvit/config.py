@@ -301,8 +301,13 @@ def _layers(path: str | None, text: str | None, overrides: Sequence[str]) -> lis
             layers.append((path, list(_flatten(CfgNode.load_yaml_with_base(path, allow_unsafe=False) or {}))))
         except yaml.YAMLError as error:
             raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        except OSError as error:  # a _BASE_ file that is not there
+            raise ConfigError(f"{path}: its _BASE_ config cannot be read ({error})") from None
     if text is not None:
-        layers.append(("the checkpoint's cfg", list(_flatten(yaml.safe_load(text) or {}))))
+        try:
+            layers.append(("the checkpoint's cfg", list(_flatten(yaml.safe_load(text) or {}))))
+        except yaml.YAMLError as error:
+            raise ConfigError(f"the checkpoint's cfg text is not valid YAML: {error}") from None
     overrides = list(overrides)
     if len(overrides) % 2:
         raise ConfigError(f"overrides come in KEY VALUE pairs; got {len(overrides)} items: {overrides}")
@@ -361,6 +366,8 @@ def _refused(cfg: CfgNode) -> list[str]:
          f"TRAIN.CHECKPOINT_TYPE {cfg.TRAIN.CHECKPOINT_TYPE!r}: memvit reads PyTorch checkpoints only ('pytorch')"),
         (cfg.AVA.MEAN_STD_ORDER not in ("bgr", "rgb"),
          f"AVA.MEAN_STD_ORDER {cfg.AVA.MEAN_STD_ORDER!r}: 'bgr' (the reference's loader) or 'rgb'"),
+        (cfg.AVA.IMG_PROC_BACKEND not in ("cv2", "pytorch"),
+         f"AVA.IMG_PROC_BACKEND {cfg.AVA.IMG_PROC_BACKEND!r}: 'cv2' (the reference's default) or 'pytorch'"),
     ]
     return [message for bad, message in checks if bad]
 
@@ -385,6 +392,10 @@ def _not_acted_on(cfg: CfgNode, explicit: set[str]) -> list[str]:
         ("SOLVER.CLIP_GRAD_L2NORM", clip_val and clip_norm and not s.CLIP_GRAD_BOTH,
          "not applied: CLIP_GRAD_VAL is set and the reference then clips by value only; SOLVER.CLIP_GRAD_BOTH "
          "True applies both"),
+        ("MVIT.ZERO_DECAY_POS_CLS_EXEMPT", m.ZERO_DECAY_POS_CLS_EXEMPT and not m.ZERO_DECAY_POS_CLS,
+         "acts only with MVIT.ZERO_DECAY_POS_CLS True"),
+        ("SOLVER.CLIP_GRAD_BOTH", s.CLIP_GRAD_BOTH and not (clip_val and clip_norm),
+         "acts only when both SOLVER.CLIP_GRAD_VAL and SOLVER.CLIP_GRAD_L2NORM are set"),
     ]
     return [f"{key} = {_get(cfg, key)!r} ({why})" for key, bad, why in checks if bad and key in explicit]
 

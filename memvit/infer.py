@@ -81,14 +81,14 @@ def _detector(args: argparse.Namespace, device: Any) -> tuple[StreamingDetector,
     notes = []
     try:
         cfg = load_cfg(args)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except ConfigError as error:
         raise InferenceError(f"config: {error}") from None
     try:
         model = load_model(cfg, args.checkpoint, device=device, seed=args.seed, implementation=args.implementation,
                            warn_random=False)
     except CheckpointError as error:
         raise InferenceError(f"checkpoint: {error}") from None
-    except (ConfigError, ValueError) as error:
+    except ConfigError as error:
         raise InferenceError(f"config: {error}") from None
     if not args.checkpoint:
         notes.append("no --checkpoint: the model has random weights, so its scores mean nothing")

@@ -120,8 +120,10 @@ def sdpa_attention(
     """:func:`attention_core` on ``F.scaled_dot_product_attention``: ``sdpa([scale*q | rel_bias],
     [k | onehot], v, scale=1)`` plus the residual, in ordinary differentiable ops.
 
-    Why: the fused SDPA kernels (memory-efficient / flash on CUDA) never hold the ``Nq x Nk``
-    float32 logits and probabilities the reference materialises, and autograd runs through them
+    Why: SDPA's fused kernels never hold the ``Nq x Nk`` float32 logits and probabilities the
+    reference materialises (on CUDA the memory-efficient kernel is the candidate: flash needs q/k as
+    wide as v, and these are wider; which kernel serves is not yet measured on a GPU, and SDPA's
+    math fallback would hold the logits again), and autograd runs through them
     (the bias gradient is the rel_bias slice of ``d q_aug``). Inputs stay in their dtype (SDPA's
     kernels accumulate in float32); the augmented width is zero-padded to a multiple of 8 for
     those kernels. ``attn_mask``: bool (False = masked) or float (added); rows whose keys are

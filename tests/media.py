@@ -92,6 +92,14 @@ def write_video(path: Path, frames: list[np.ndarray], times: list[float], *, fmt
             container.mux(packet)
 
 
+def probe_frames(path: str) -> tuple[int, int, int, Fraction | None]:
+    """(decoded frame count, width, height, average rate) of a video."""
+    with av.open(str(path)) as container:
+        track = container.streams.video[0]
+        count = sum(1 for _ in container.decode(track))
+        return count, track.codec_context.width, track.codec_context.height, track.average_rate
+
+
 def decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
     """Every frame of a file with its presentation time in seconds (from the container start)."""
     times, frames = [], []

@@ -12,7 +12,7 @@ import pytest
 import torch
 from ava_fixtures import CONFIG
 
-from memvit.config import load_config
+from memvit.config import ConfigError, load_config
 from memvit.data.ava_files import FPS
 from memvit.data.clips import clip_recipe, clip_window, transform_from_config
 from memvit.streaming import ClipSpec
@@ -65,9 +65,14 @@ def test_the_recipe_keeps_the_flip_for_evaluation(gen):
 
 
 def test_an_unknown_resize_backend_is_refused_by_both(gen):
-    """Streaming used to read any value but "cv2" as "pytorch" while evaluation refused it."""
+    """Streaming used to read any value but "cv2" as "pytorch" while evaluation refused it. The
+    config refuses it at load (a user error, exit 2); a config changed after loading is refused by
+    both builders alike."""
     rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
-    cfg = random_cfg(rng, **{"AVA.IMG_PROC_BACKEND": "opencv"})
+    with pytest.raises(ConfigError, match="AVA.IMG_PROC_BACKEND 'opencv'"):
+        random_cfg(rng, **{"AVA.IMG_PROC_BACKEND": "opencv"})
+    cfg = random_cfg(rng)
+    cfg.AVA.IMG_PROC_BACKEND = "opencv"
     for build in (ClipSpec.from_config, lambda c: transform_from_config(c, "test")):
         with pytest.raises(ValueError, match="AVA.IMG_PROC_BACKEND"):
             build(cfg)

@@ -25,6 +25,7 @@ from media import (
     latin1_metadata_video,
     moving_shapes,
     normalise,
+    probe_frames,
     real_clips,
     solo_run,
     tiny_model,
@@ -38,7 +39,7 @@ from memvit.infer import main
 from memvit.streaming.detector import ClipSpec, StreamingDetector
 from memvit.streaming.person_boxes import FullFrameBoxes
 from memvit.streaming.runner import RunOptions, StreamRunner, label_names
-from memvit.streaming.video_io import AnnotatedVideoWriter, LiveReader, probe_frames
+from memvit.streaming.video_io import AnnotatedVideoWriter, LiveReader
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MEDIA = Path(__file__).with_name("media.py")

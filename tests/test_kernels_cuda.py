@@ -184,7 +184,7 @@ def _gpu_unserved_head_dim() -> None:
     problem = P("d80", heads=2, q_thw=(1, 4, 4), kv_thw=(1, 3, 3), head_dim=80)
     inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", generator=fresh_generator())
     memvit_ext.ops._WARNED.clear()
-    memvit_ext.use_cuda_kernels(True)  # the refusal is the kernel path's (the default may be the reference)
+    memvit_ext.use_cuda_kernels(True)  # the refusal is the kernel path's (the default is SDPA)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -199,8 +199,10 @@ def _gpu_unserved_head_dim() -> None:
 
 
 def _served_by(inputs: dict, implementation: str) -> tuple[str, list[str]]:
-    """Which implementation served a call (the kernel op reaches a dispatch mode as
-    memvit_ext.pooling_attention; the reference op decomposes into ATen ops first), and its warnings."""
+    """Which implementation served a call, and its warnings: the kernel op reaches a dispatch mode as
+    memvit_ext.pooling_attention; the SDPA path as one of PyTorch's fused scaled_dot_product kernels
+    (if SDPA fell back to its math form, which holds the Nq x Nk logits, this says "reference" and
+    the default-path test fails: worth knowing); the reference op decomposes into plain ATen ops."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Seen(TorchDispatchMode):
@@ -215,13 +217,19 @@ def _served_by(inputs: dict, implementation: str) -> tuple[str, list[str]]:
     with warnings.catch_warnings(record=True) as caught, Seen() as seen:
         warnings.simplefilter("always")
         call(inputs, implementation)
-    served = "kernel" if "memvit_ext.pooling_attention" in seen.names else "reference"
+    if "memvit_ext.pooling_attention" in seen.names:
+        served = "kernel"
+    elif any("scaled_dot_product" in name for name in seen.names):
+        served = "sdpa"
+    else:
+        served = "reference"
     return served, [str(w.message) for w in caught if "memvit_ext" in str(w.message)]
 
 
 def _gpu_default_path() -> None:
-    """implementation='auto' on CUDA: the reference (one notice) until the kernels are validated
-    (memvit_ext.ops.CUDA_KERNELS_VALIDATED), the kernels once opted into; 'kernel' always reaches them."""
+    """implementation='auto' on CUDA: the augmented-QK form on SDPA (one notice) until the kernels are
+    validated (memvit_ext.ops.CUDA_KERNELS_VALIDATED), the kernels once opted into; 'kernel' always
+    reaches them; 'reference' is the plain reference."""
     problem, _ = CASES["d64"]
     inputs = make_inputs(problem, batch=1, dtype=torch.bfloat16, device="cuda", generator=fresh_generator())
     saved_env = os.environ.pop(memvit_ext.ops.CUDA_KERNELS_ENV, None)
@@ -230,15 +238,16 @@ def _gpu_default_path() -> None:
         memvit_ext.use_cuda_kernels(None)
         if memvit_ext.ops.CUDA_KERNELS_VALIDATED is None:
             served, messages = _served_by(inputs, "auto")
-            assert served == "reference" and len(messages) == 1 and "gpu_check.sh" in messages[0], messages
-            assert _served_by(inputs, "auto") == ("reference", [])  # the notice comes once
-            assert memvit_ext.build_info()["cuda_path"]["auto"] == "reference"
+            assert served == "sdpa" and len(messages) == 1 and "gpu_check.sh" in messages[0], messages
+            assert _served_by(inputs, "auto") == ("sdpa", [])  # the notice comes once
+            assert memvit_ext.build_info()["cuda_path"]["auto"] == "sdpa"
         assert _served_by(inputs, "kernel")[0] == "kernel"
         memvit_ext.use_cuda_kernels(True)
         assert _served_by(inputs, "auto")[0] == "kernel"
         assert memvit_ext.kernel_capabilities()["cuda"]["auto"] == "kernel"
+        assert _served_by(inputs, "reference")[0] == "reference"
         memvit_ext.use_cuda_kernels(False)
-        assert _served_by(inputs, "auto") == ("reference", [])
+        assert _served_by(inputs, "auto") == ("sdpa", [])
     finally:
         if saved_env is not None:
             os.environ[memvit_ext.ops.CUDA_KERNELS_ENV] = saved_env

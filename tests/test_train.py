@@ -237,3 +237,18 @@ def test_two_processes_under_torchrun_stay_in_sync(tiny_data, tmp_path):
     assert "all 2 processes hold identical weights" in text
     checkpoint = read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")
     assert len(checkpoint["rank_states"]) == 2 and checkpoint["train_state"]["world_size"] == 2
+
+
+def test_a_log_record_cut_by_a_kill_does_not_break_the_log(tmp_path):
+    """log.jsonl is appended line by line: a kill mid-record leaves half a line; the next record
+    starts on its own line and the reader skips the broken one (it crashed the resumed run's plot)."""
+    from memvit.training.run_log import RunLog, read_run_log
+
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"type": "train", "global_iteration": 1, "loss": 0.5}\n{"type": "train", "glob')
+    log = RunLog.__new__(RunLog)  # the writer alone, without TensorBoard
+    log.enabled, log.path = True, str(path)
+    log._write({"type": "eval", "epoch": 1, "map": 0.25})
+    train, evals = read_run_log(str(path))
+    assert list(train) == [1] and evals == {1: 0.25}
+    assert path.read_text().splitlines()[-1].startswith('{"time"')

@@ -105,3 +105,23 @@ def test_the_users_first_command_on_a_fresh_machine(tmp_path):
     output = proc.stdout + proc.stderr
     assert_user_error(proc.returncode, output, "data/ava/frame_lists", *NO_DATA)
     assert not os.path.exists(tmp_path / "output"), "a run that could not start left an output folder"
+
+
+def test_infer_output_folder_that_cannot_be_written(empty_cwd, capsys):
+    """--out naming an existing file: one message naming it, exit 2 (it was an OSError traceback)."""
+    (empty_cwd / "taken").write_text("a file, not a folder")
+    video = os.path.join(ROOT, "tests", "data", "bbb_720p25_1.5s.mp4")
+    code, output = run_main("memvit.infer", ["--cfg", SYNTHETIC, "--video", video, "--out", "taken", "--no-progress"],
+                            capsys)
+    assert_user_error(code, output, "--out taken")
+
+
+def test_a_file_url_is_read_as_a_local_file(empty_cwd, capsys):
+    """file:// names a local file: it gets the local-file rules (a missing one is said as such)."""
+    from memvit.streaming.video_io import is_live_spec, local_path
+
+    assert not is_live_spec("file:///data/my%20video.mp4") and local_path("file:///data/my%20video.mp4") == \
+        "/data/my video.mp4"
+    code, output = run_main("memvit.infer", ["--cfg", SYNTHETIC, "--video", "file:///nowhere/v.mp4", "--out", "o"],
+                            capsys)
+    assert_user_error(code, output, "/nowhere/v.mp4: no such file")

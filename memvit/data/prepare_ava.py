@@ -70,6 +70,10 @@ COMPLETE_DIR = ".complete"
 LOCK_FILE = ".prepare_ava.lock"
 MARKER_VERSION = 1
 
+class ArgumentError(UserError, ValueError):
+    """A bad argument of :func:`prepare_ava` (a folder that is not there, no videos, ...): said, not a traceback."""
+
+
 class BusyError(UserError, RuntimeError):
     """Another run holds the output folder."""
 
@@ -447,29 +451,30 @@ def prepare_ava(
     """Extract frames of every (or each listed) video, then rewrite the frame lists; see the module docstring.
 
     ``video_ids=None`` takes every video in ``videos_dir``; a listed id without a file there is a failed entry.
-    Raises ``FileNotFoundError``/``ValueError`` for bad arguments (missing folder, no videos, empty selection,
-    workers < 1); a bad video is a failed entry of the returned :class:`Summary`, never an exception.
+    Raises :class:`ArgumentError` (a UserError and a ValueError) for bad arguments (missing folder, no
+    videos, empty selection, workers < 1); a bad video is a failed entry of the returned
+    :class:`Summary`, never an exception.
     ``progress=None`` shows bars only on a terminal.
     """
     t0 = time.perf_counter()
     params = params or ExtractionParams()
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
-        raise FileNotFoundError(f"--videos: no such folder: {videos_dir}")
+        raise ArgumentError(f"--videos: no such folder: {videos_dir}")
     annotations = out_dir / ANNOTATIONS_DIR if annotations_dir is None else Path(annotations_dir)
     if annotations_dir is not None and not annotations.is_dir():
-        raise FileNotFoundError(f"--annotations: no such folder: {annotations}")
+        raise ArgumentError(f"--annotations: no such folder: {annotations}")
     if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
+        raise ArgumentError(f"--workers must be >= 1, got {workers}")
     sources = find_videos(videos_dir)
     if not sources:
-        raise ValueError(f"no videos ({', '.join('*' + e for e in VIDEO_EXTENSIONS)}) in {videos_dir}")
+        raise ArgumentError(f"no videos ({', '.join('*' + e for e in VIDEO_EXTENSIONS)}) in {videos_dir}")
 
     results: list[VideoResult] = []
     if video_ids is not None:
         wanted = list(dict.fromkeys(video_ids))
         if not wanted:
-            raise ValueError("the video id selection is empty")
+            raise ArgumentError("the video id selection is empty")
         missing = [v for v in wanted if v not in sources]
         results += [VideoResult(v, "failed", reason=f"no video file in {videos_dir}") for v in missing]
         sources = {v: sources[v] for v in wanted if v in sources}
@@ -569,20 +574,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    try:
-        with logging_redirect_tqdm():
-            summary = prepare_ava(args.videos, args.out, annotations_dir=args.annotations, params=params,
-                                  workers=args.workers, video_ids=ids, progress=False if args.no_progress else None)
-    except (FileNotFoundError, ValueError, BusyError) as exc:
-        parser.error(str(exc))
+    with logging_redirect_tqdm():  # a bad argument or a busy folder: a UserError (one message, exit 2)
+        summary = prepare_ava(args.videos, args.out, annotations_dir=args.annotations, params=params,
+                              workers=args.workers, video_ids=ids, progress=False if args.no_progress else None)
     print(summary.format())
     return 1 if summary.failed else 0
 
 
 # ExtractionError, ExtractionParams, extract_frames and select_frames live in .extract_frames: re-exported.
-__all__ = ["BusyError", "ExtractionError", "ExtractionParams", "Summary", "VideoResult", "build_parser",
-           "complete_videos", "extract_frames", "find_videos", "main", "prepare_ava", "process_video", "read_splits",
-           "select_frames", "write_frame_lists"]
+__all__ = ["ArgumentError", "BusyError", "ExtractionError", "ExtractionParams", "Summary", "VideoResult",
+           "build_parser", "complete_videos", "extract_frames", "find_videos", "main", "prepare_ava", "process_video",
+           "read_splits", "select_frames", "write_frame_lists"]
 
 if __name__ == "__main__":
     # Run the importable module's main, so worker processes pickle its functions by their real module name.

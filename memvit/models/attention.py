@@ -27,7 +27,6 @@ from memvit_ext.rel_pos import spatial_table_rows
 from .memory import GatheredMemory, MemoryBackendStep, MemoryEntry, memory_key_values
 
 Grid = tuple[int, int, int]
-IMPLEMENTATIONS = ("auto", "kernel", "sdpa", "reference")  # memvit_ext.memory_pooling_attention's
 
 
 def triple(x: Sequence[int]) -> Grid:

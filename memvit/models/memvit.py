@@ -14,7 +14,9 @@ from collections.abc import Hashable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .attention import IMPLEMENTATIONS, BoxMemoryAttention, MemoryAttention, MemoryPoolingAttention
+from memvit_ext.ops import IMPLEMENTATIONS
+
+from .attention import BoxMemoryAttention, MemoryAttention, MemoryPoolingAttention
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
 from .memory import MemoryBackend, MemoryBackendStep, MemoryState, memory_step, parse_sampler

@@ -45,7 +45,7 @@ from ..cli import UserError
 from ..data.ava_files import box_csv_row
 from ..files import atomic_path, write_json
 from .detector import ClipSpec, Detections, StreamingDetector
-from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline
+from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline, VideoError
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +229,20 @@ class StreamRunner:
         self.shown: dict[int, _Shown] = {}
         self.pending: deque[Frame] = deque()  # frames waiting for their keyframe's detections
         self.latencies: list[float] = []
-        os.makedirs(out_dir, exist_ok=True)
-        self.predictions = PredictionWriter(out_dir, options.video_id, names, class_ids, options.top_k)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            self.predictions = PredictionWriter(out_dir, options.video_id, names, class_ids, options.top_k)
+        except OSError as error:
+            raise InferenceError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
         self.video: AnnotatedVideoWriter | None = None
         if options.annotate:
-            self.video = AnnotatedVideoWriter(os.path.join(out_dir, VIDEO_NAME), info.width, info.height, info.rate)
+            try:
+                self.video = AnnotatedVideoWriter(os.path.join(out_dir, VIDEO_NAME), info.width, info.height,
+                                                  info.rate)
+            except VideoError as error:
+                self.predictions.close()
+                raise InferenceError(f"cannot write the annotated video in {out_dir}: {error} "
+                                     "(--no-video runs without it)") from None
         self.bar = None
         self._stopped = False  # by --max-seconds
 

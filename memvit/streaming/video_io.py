@@ -70,8 +70,20 @@ class VideoInfo:
 
 
 def is_live_spec(spec: str) -> bool:
-    """A camera index (``"0"``) or a URL (``scheme://...``) is live; anything else is a file."""
+    """A camera index (``"0"``) or a URL (``scheme://...``) is live; anything else, ``file://`` URLs
+    included, is a local file (read as itself only: :func:`open_local`)."""
+    if spec.lower().startswith("file://"):
+        return False
     return spec.isdigit() or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec) is not None
+
+
+def local_path(spec: str) -> str:
+    """The path of a local file given as a path or a ``file://`` URL."""
+    if spec.lower().startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(spec).path)
+    return spec
 
 
 def camera_input(spec: str) -> tuple[str, str | None]:
@@ -147,6 +159,7 @@ def open_local(path: str, options: dict[str, str] | None = None, timeout: float 
     """
     import av
 
+    path = local_path(path)
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -248,9 +261,14 @@ class FileReader:
     live = False
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path = path = local_path(path)
         self.container, self._handle = open_local(path)
-        self.info = _info(self.container, path, live=False)
+        try:
+            self.info = _info(self.container, path, live=False)
+        except BaseException:
+            self.container.close()
+            self._handle.close()
+            raise
         track = self.container.streams.video[0]
         track.thread_type = "AUTO"
         origin = Fraction(self.container.start_time or 0, 1_000_000)  # AV_TIME_BASE
@@ -452,12 +470,19 @@ class AnnotatedVideoWriter:
         self.path = path
         self.rate = Fraction(rate) if rate else Fraction(30)
         self.time_base = Fraction(1, 90_000)
-        self.container = av.open(path, "w", format="mp4",  # streamed: a fragmented MP4, playable as it grows
-                                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
-                                          "flush_packets": "1"})
+        try:
+            self.container = av.open(path, "w", format="mp4",  # streamed: a fragmented MP4, playable as it grows
+                                     options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
+                                              "flush_packets": "1"})
+        except (av.FFmpegError, OSError, ValueError) as error:
+            raise VideoError(f"cannot write {path}: {error}") from None
         gop = max(1, round(float(self.rate)))
-        self.track = self.container.add_stream("libx264", rate=self.rate,
-                                                options={"crf": str(crf), "g": str(gop), "preset": "veryfast"})
+        try:
+            self.track = self.container.add_stream("libx264", rate=self.rate,
+                                                    options={"crf": str(crf), "g": str(gop), "preset": "veryfast"})
+        except (av.FFmpegError, ValueError) as error:  # an FFmpeg built without libx264
+            self.container.close()
+            raise VideoError(f"cannot encode H.264 into {path}: {error}") from None
         self.track.width, self.track.height = width, height
         # libx264's 4:2:0 needs even sizes; odd ones keep every pixel in 4:4:4.
         self.track.pix_fmt = "yuv420p" if _even(width) and _even(height) else "yuv444p"
@@ -490,10 +515,3 @@ class AnnotatedVideoWriter:
         finally:
             self.container.close()
 
-
-def probe_frames(path: str) -> tuple[int, int, int, Fraction | None]:
-    """(decoded frame count, width, height, average rate) of a video: what the tests check."""
-    with local_container(path) as container:
-        track = container.streams.video[0]
-        count = sum(1 for _ in container.decode(track))
-        return count, track.codec_context.width, track.codec_context.height, track.average_rate

@@ -46,8 +46,13 @@ class RunLog:
         if not self.enabled:
             return
         record = {"time": time.time(), **record}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record, default=float) + "\n")
+        line = json.dumps(record, default=float) + "\n"
+        with open(self.path, "a+b") as f:  # streamed: a record per line; a kill mid-line leaves a partial one
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # ... which the next record must not be glued to
+                    line = "\n" + line
+            f.write(line.encode())
 
     def event(self, name: str, **fields: Any) -> None:
         self._write({"type": "event", "event": name, **fields})
@@ -80,7 +85,10 @@ def read_run_log(log_path: str) -> tuple[dict[int, dict], dict[int, float]]:
     evals: dict[int, float] = {}
     with open(log_path) as f:
         for line in f:
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a record cut short by a kill
+                continue
             if record["type"] == "train":
                 train[record["global_iteration"]] = record
             elif record["type"] == "eval":

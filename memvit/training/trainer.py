@@ -78,6 +78,8 @@ class Trainer:
         cfg, world = self.cfg, self.world
         if cfg.TRAIN.DATASET.lower() != "ava":
             raise ConfigError(f"TRAIN.DATASET {cfg.TRAIN.DATASET!r}: memvit trains on AVA ('ava')")
+        if cfg.MODEL.LOSS_FUNC != "bce":
+            raise ConfigError(f"MODEL.LOSS_FUNC {cfg.MODEL.LOSS_FUNC!r}: the AVA detector trains with 'bce'")
         self.out_dir = cfg.OUTPUT_DIR
         self.checkpoint_dir = os.path.join(self.out_dir, CHECKPOINT_DIR)
         torch.manual_seed(cfg.RNG_SEED)  # identical initial weights on every process
@@ -318,8 +320,6 @@ class Trainer:
     def loss(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """BCE on the sigmoid scores, as the reference (``MODEL.LOSS_FUNC bce``); a batch without
         boxes gives a zero loss that still reaches every parameter (DDP needs the backward)."""
-        if self.cfg.MODEL.LOSS_FUNC != "bce":  # checked per step: cheap, and the message names the key
-            raise ConfigError(f"MODEL.LOSS_FUNC {self.cfg.MODEL.LOSS_FUNC!r}: the AVA detector trains with 'bce'")
         if scores.numel() == 0:
             return scores.sum() * 0.0
         return nn.functional.binary_cross_entropy(scores, labels)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ava_files import FIRST_SECOND, BoxRow, sec_to_frame
 from .body import Rect, body_parts, person_box, simulate
-from .classes import DEFAULT_CLASSES, ActionClass
+from .classes import DEFAULT_CLASSES, ActionClass, SyntheticParameterError
 from .plan import DETECT, EXCLUDE, VideoPlan, plan_split, stream
 
 DETECTION_SCORE_THRESH = 0.9  # PySlowFast's AVA.DETECTION_SCORE_THRESH: detections at or above count as persons
@@ -145,7 +145,7 @@ def build_split(split: str, videos: int, seconds: int, size: tuple[int, int], se
         if min(data.class_counts(len(classes))) > 0:
             break
     else:
-        raise RuntimeError(f"{split}: no plan in {MAX_ATTEMPTS} attempts gives every class a box; "
+        raise SyntheticParameterError(f"{split}: no plan in {MAX_ATTEMPTS} attempts gives every class a box; "
                            "use more videos or longer ones")
     truth: dict[tuple[str, int], list[Box]] = {k: [] for k in keys}
     for r in rows:

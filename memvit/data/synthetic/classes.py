@@ -7,8 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ...cli import UserError
 from ..ava_files import LABEL_TYPES
 from ..ava_files import label_map_text as _label_map_text
+
+
+class SyntheticParameterError(UserError, ValueError):
+    """A generator parameter the synthetic set cannot be made with (a user's value, said as such);
+    any other exception from the generator is a bug and keeps its traceback."""
 
 # AVA's label types (ava_files.LABEL_TYPES)
 PERSON_MOVEMENT = "PERSON_MOVEMENT"
@@ -53,18 +59,20 @@ LONG_RANGE_CLASSES: tuple[ActionClass, ...] = DEFAULT_CLASSES + (
 def check_classes(classes: Sequence[ActionClass]) -> None:
     """Reject class lists the planner cannot honour (unknown behaviours, duplicates, bad label types)."""
     if not classes:
-        raise ValueError("classes: need at least one class")
+        raise SyntheticParameterError("classes: need at least one class")
     names = [c.name for c in classes]
     behaviours = [c.behaviour for c in classes]
     for c in classes:
         if c.behaviour not in BEHAVIOURS:
-            raise ValueError(f"class {c.name!r}: unknown behaviour {c.behaviour!r} (known: {', '.join(BEHAVIOURS)})")
+            raise SyntheticParameterError(f"class {c.name!r}: unknown behaviour {c.behaviour!r} "
+                                          f"(known: {', '.join(BEHAVIOURS)})")
         if c.label_type not in LABEL_TYPES:
-            raise ValueError(f"class {c.name!r}: label_type must be one of {LABEL_TYPES}, got {c.label_type!r}")
+            raise SyntheticParameterError(f"class {c.name!r}: label_type must be one of {LABEL_TYPES}, "
+                                          f"got {c.label_type!r}")
         if '"' in c.name or "\n" in c.name:
-            raise ValueError(f"class {c.name!r}: the name cannot hold quotes or newlines (label map)")
+            raise SyntheticParameterError(f"class {c.name!r}: the name cannot hold quotes or newlines (label map)")
     if len(set(names)) != len(names) or len(set(behaviours)) != len(behaviours):
-        raise ValueError("classes: names and behaviours must be unique")
+        raise SyntheticParameterError("classes: names and behaviours must be unique")
 
 
 

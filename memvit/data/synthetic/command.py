@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 
-from ...cli import UserError, user_errors_exit
+from ...cli import user_errors_exit
 from .classes import DEFAULT_CLASSES, LONG_RANGE_CLASSES
 from .write import SPLITS, generate
 
@@ -32,15 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="add the signal classes: 'see' (local) and 'answer' (seconds later; needs memory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        info = generate(args.out, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
-                        size=tuple(args.size), seed=args.seed, jpeg_quality=args.quality, overwrite=args.overwrite,
-                        classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet)
-    except UserError:
-        raise  # message and hint, exit 2 (user_errors_exit)
-    except (FileExistsError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # A bad parameter is a SyntheticParameterError (a UserError: one message, exit 2); anything else is a bug.
+    info = generate(args.out, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
+                    size=tuple(args.size), seed=args.seed, jpeg_quality=args.quality, overwrite=args.overwrite,
+                    classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet)
     state = f"generated in {info.elapsed_s:.1f} s" if info.generated else "already complete, left as it is"
     print(f"{info.root}: {state}")
     for s in SPLITS:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ava_files import FIRST_SECOND, FPS
 from .body import ARM, SHAKE_ANGLE, SHAKE_GRIP, SHOULDER_DX
-from .classes import DEFAULT_CLASSES, INTERACTIONS, SHOWN_PREFIX, SIGNALS, ActionClass
+from .classes import DEFAULT_CLASSES, INTERACTIONS, SHOWN_PREFIX, SIGNALS, ActionClass, SyntheticParameterError
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def plan_video(rng: np.random.Generator, name: str, split: str, index: int, seco
             (i,) = group
             lo, hi = left + MARGIN * heights[i], left + free_width - MARGIN * heights[i]
             if hi <= lo:
-                raise ValueError(f"size {size}: frames too narrow for {count} persons")
+                raise SyntheticParameterError(f"size {size}: frames too narrow for {count} persons")
             places[i] = ((lo, hi), float(rng.uniform(lo, hi)))
             left += free_width
 

@@ -37,7 +37,7 @@ from ..ava_files import (
     write_label_map,
 )
 from .annotate import DETECTION_SCORE_THRESH, SplitData, build_split, groundtruth_rows
-from .classes import DEFAULT_CLASSES, ActionClass, check_classes, label_map_entries
+from .classes import DEFAULT_CLASSES, ActionClass, SyntheticParameterError, check_classes, label_map_entries
 from .plan import ANSWER_SECONDS, SIGNAL_SECONDS, VideoPlan
 from .render import OBJECT_RGB, SIGNAL_RGB, SIGNAL_TINT, SPEECH_RGB, render_video
 
@@ -279,15 +279,15 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
     check_classes(classes)
     classes = tuple(classes)
     if videos_train < 1 or videos_val < 1:
-        raise ValueError("need at least one train and one val video")
+        raise SyntheticParameterError("need at least one train and one val video")
     if seconds < 4:
-        raise ValueError("seconds: need at least 4 (keyframes are seconds 2 ... seconds - 2)")
+        raise SyntheticParameterError("seconds: need at least 4 (keyframes are seconds 2 ... seconds - 2)")
     if len(size) != 2 or min(size) < 32:
-        raise ValueError(f"size: (height, width), each at least 32; got {size}")
+        raise SyntheticParameterError(f"size: (height, width), each at least 32; got {size}")
     if seed < 0:
-        raise ValueError(f"seed: a non-negative integer, got {seed}")
+        raise SyntheticParameterError(f"seed: a non-negative integer, got {seed}")
     if not 1 <= jpeg_quality <= 100:
-        raise ValueError(f"jpeg_quality: 1 ... 100, got {jpeg_quality}")
+        raise SyntheticParameterError(f"jpeg_quality: 1 ... 100, got {jpeg_quality}")
     size = (int(size[0]), int(size[1]))
     root = Path(out_dir)
     params = _params(videos_train, videos_val, seconds, size, seed, classes, jpeg_quality)
