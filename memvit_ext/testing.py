@@ -125,3 +125,23 @@ def leaves(inputs: dict) -> list[torch.Tensor]:
     if inputs["rel_pos"] is not None:
         out += [t for t in inputs["rel_pos"].tables() if t is not None]
     return out
+
+
+def ops_seen():
+    """A dispatch mode that records the names of the dispatcher ops that run inside it (``.names``):
+    the tests tell which implementation served a call by them. The kernel op shows as
+    memvit_ext.pooling_attention; the reference and SDPA ops decompose into ATen ops first (SDPA's
+    as a fused scaled_dot_product kernel, or its math form's _safe_softmax; the reference's
+    softmax is plain _softmax)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OpsSeen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    return OpsSeen()

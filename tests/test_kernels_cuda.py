@@ -203,18 +203,9 @@ def _served_by(inputs: dict, implementation: str) -> tuple[str, list[str]]:
     memvit_ext.pooling_attention; the SDPA path as one of PyTorch's fused scaled_dot_product kernels
     (if SDPA fell back to its math form, which holds the Nq x Nk logits, this says "reference" and
     the default-path test fails: worth knowing); the reference op decomposes into plain ATen ops."""
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from memvit_ext.testing import ops_seen
 
-    class Seen(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names: set[str] = set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(str(func.overloadpacket))
-            return func(*args, **(kwargs or {}))
-
-    with warnings.catch_warnings(record=True) as caught, Seen() as seen:
+    with warnings.catch_warnings(record=True) as caught, ops_seen() as seen:
         warnings.simplefilter("always")
         call(inputs, implementation)
     if "memvit_ext.pooling_attention" in seen.names:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import memvit_ext
 from memvit_ext import memory_pooling_attention, ops, use_cuda_kernels
-from memvit_ext.testing import AttentionProblem, make_inputs
+from memvit_ext.testing import AttentionProblem, make_inputs, ops_seen
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = ops.CUDA_KERNELS_ENV
@@ -155,24 +154,10 @@ def test_use_cuda_kernels_refuses_other_values(dispatch_state):
         use_cuda_kernels("yes")
 
 
-class OpsSeen(TorchDispatchMode):
-    """Records the dispatcher ops that run: the kernel op shows as memvit_ext.pooling_attention,
-    the reference and SDPA ops decompose into ATen ops before reaching this mode (SDPA's show as
-    its CPU kernel or its math form's _safe_softmax; the reference's softmax is plain _softmax)."""
-
-    def __init__(self):
-        super().__init__()
-        self.names: set[str] = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.add(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
-
-
 def ran(implementation: str, inputs: dict) -> tuple[str, list[str], torch.Tensor]:
     """Which implementation served the call, the warnings it gave, and its output."""
     q = inputs["q"]
-    with warnings.catch_warnings(record=True) as caught, OpsSeen() as seen:
+    with warnings.catch_warnings(record=True) as caught, ops_seen() as seen:
         warnings.simplefilter("always")
         out = memory_pooling_attention(q, inputs["q_thw"], inputs["segments"], rel_pos=inputs["rel_pos"],
                                        implementation=implementation)
