@@ -160,6 +160,9 @@ def get_default_config() -> CfgNode:
     c.AVA.IMG_PROC_BACKEND = "cv2"
     c.AVA.MEAN_STD_ORDER = "bgr"  # ours: DATA.MEAN/STD index order: "bgr" (the reference's loader) or "rgb"
     c.AVA.MERGE_BOXES_BY_VALUE = False  # ours: True merges box rows by value, not by their CSV text
+    c.AVA.VIDEO_DIR = ""  # ours: clips decoded from VIDEO_DIR/<video id>.<ext> instead of frame folders
+    c.AVA.TIMELINE_START = 900.0  # ours: video time (s) of timeline frame 0 (AVA: 900; own videos: 0)
+    c.AVA.KEYFRAME_RANGE = [902, 1798]  # ours: first and last keyframe second read from box files; [] = any
 
     c.SOLVER = CfgNode()
     c.SOLVER.BASE_LR = 0.1
@@ -368,6 +371,10 @@ def _refused(cfg: CfgNode) -> list[str]:
          f"AVA.MEAN_STD_ORDER {cfg.AVA.MEAN_STD_ORDER!r}: 'bgr' (the reference's loader) or 'rgb'"),
         (cfg.AVA.IMG_PROC_BACKEND not in ("cv2", "pytorch"),
          f"AVA.IMG_PROC_BACKEND {cfg.AVA.IMG_PROC_BACKEND!r}: 'cv2' (the reference's default) or 'pytorch'"),
+        (not (len(cfg.AVA.KEYFRAME_RANGE) == 0 or (len(cfg.AVA.KEYFRAME_RANGE) == 2
+                                                   and cfg.AVA.KEYFRAME_RANGE[0] <= cfg.AVA.KEYFRAME_RANGE[1])),
+         f"AVA.KEYFRAME_RANGE {list(cfg.AVA.KEYFRAME_RANGE)}: [first, last] seconds (first <= last), or [] for any"),
+        (cfg.AVA.TIMELINE_START < 0, f"AVA.TIMELINE_START {cfg.AVA.TIMELINE_START}: a video time, >= 0 seconds"),
     ]
     return [message for bad, message in checks if bad]
 
@@ -396,7 +403,9 @@ def _not_acted_on(cfg: CfgNode, explicit: set[str]) -> list[str]:
          "acts only with MVIT.ZERO_DECAY_POS_CLS True"),
         ("SOLVER.CLIP_GRAD_BOTH", s.CLIP_GRAD_BOTH and not (clip_val and clip_norm),
          "acts only when both SOLVER.CLIP_GRAD_VAL and SOLVER.CLIP_GRAD_L2NORM are set"),
-    ]
+    ] + [(key, bool(cfg.AVA.VIDEO_DIR), "not read: AVA.VIDEO_DIR is set, clips are decoded from the video files "
+          "and a split's videos are those its box files name")
+         for key in ("AVA.FRAME_DIR", "AVA.FRAME_LIST_DIR", "AVA.TRAIN_LISTS", "AVA.TEST_LISTS")]
     return [f"{key} = {_get(cfg, key)!r} ({why})" for key, bad, why in checks if bad and key in explicit]
 
 

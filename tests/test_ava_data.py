@@ -16,7 +16,7 @@ import torch
 from ava_fixtures import CONFIG, box_image, make_tiny_ava, overrides
 
 from memvit.config import load_config
-from memvit.data.ava import AvaDataset, Keyframe, ava_collate, build_ava_dataset, load_keyframes
+from memvit.data.ava import AvaDataset, FrameFolders, Keyframe, ava_collate, build_ava_dataset, load_keyframes
 from memvit.data.ava_files import AvaFormatError, sec_to_frame
 from memvit.data.clips import AvaTransform
 from memvit.data.streams import StreamBatchSampler, StreamKey
@@ -109,7 +109,7 @@ def write_csv(path, rows):
 
 
 def test_keyframes_merge_ground_truth_and_confident_detector_boxes(tmp_path, caplog):
-    frames = {"a": [f"a/{i}.jpg" for i in range(30 * 10)], "b": [f"b/{i}.jpg" for i in range(30 * 4)]}
+    frames = {"a": 30 * 10, "b": 30 * 4}  # timeline frames per video
     gt = write_csv(tmp_path / "gt.csv", [
         ("a", 902, 0.1, 0.1, 0.5, 0.9, 3, 0), ("a", 902, 0.1, 0.1, 0.5, 0.9, 7, 0),  # one box, two labels
         ("a", 905, 0.2, 0.2, 0.4, 0.4, 12, 1), ("a", 901, 0.2, 0.2, 0.4, 0.4, 1, 1),  # 901: outside 902-1798
@@ -160,8 +160,8 @@ def test_clip_frames_are_the_keyframe_window_clamped_at_the_ends(tmp_path):
     transform = AvaTransform(mode="test", crop_size=24, color_augmentation=False)
     dataset = AvaDataset([Keyframe("v", 902, np.array([[0.1, 0.1, 0.9, 0.9]], np.float32), ((1,),)),
                           Keyframe("v", 904, np.array([[0.1, 0.1, 0.9, 0.9]], np.float32), ((1,),))],
-                         {"v": paths}, str(tmp_path), num_frames=8, sampling_rate=8, transform=transform,
-                         num_classes=80)
+                         FrameFolders({"v": paths}, str(tmp_path)), num_frames=8, sampling_rate=8,
+                         transform=transform, num_classes=80)
     center = sec_to_frame(902)
     assert dataset.frame_indices(dataset.keyframes[0]) == [max(0, c) for c in range(center - 32, center + 32, 8)]
     center = sec_to_frame(904)
@@ -175,7 +175,7 @@ def test_clip_frames_are_the_keyframe_window_clamped_at_the_ends(tmp_path):
 
 
 def test_frame_perturbation_stays_in_its_window():
-    dataset = AvaDataset([Keyframe("v", 902, np.zeros((0, 4), np.float32), ())], {"v": ["x"] * 600}, "",
+    dataset = AvaDataset([Keyframe("v", 902, np.zeros((0, 4), np.float32), ())], FrameFolders({"v": ["x"] * 600}, ""),
                          num_frames=16, sampling_rate=4, transform=AvaTransform(), num_classes=80, perturb_frames=True)
     base = dataset.frame_indices(dataset.keyframes[0])
     for seed in range(30):
@@ -189,8 +189,8 @@ def test_unreadable_frames_are_replaced_by_a_neighbour_and_reported(tmp_path):
     paths = gray_frames(tmp_path / "v", 30 * 4)
     transform = AvaTransform(mode="test", crop_size=24, color_augmentation=False)
     keyframe = Keyframe("v", 902, np.array([[0.1, 0.1, 0.9, 0.9]], np.float32), ((1,),))
-    dataset = AvaDataset([keyframe], {"v": paths}, str(tmp_path), num_frames=8, sampling_rate=8, transform=transform,
-                         num_classes=80)
+    dataset = AvaDataset([keyframe], FrameFolders({"v": paths}, str(tmp_path)), num_frames=8, sampling_rate=8,
+                         transform=transform, num_classes=80)
     indices = dataset.frame_indices(keyframe)
     (tmp_path / paths[indices[3]]).write_bytes(b"\xff\xd8 truncated")  # corrupt
     (tmp_path / paths[indices[5]]).unlink()  # missing

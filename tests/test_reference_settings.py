@@ -264,7 +264,7 @@ def test_mean_and_std_are_indexed_as_the_references_loader_does(tmp_path, bgr, o
 
 # ---------------------------------------------------------------------------------- quirk 5: box identity
 def test_boxes_are_told_apart_by_their_csv_text_as_the_reference(tmp_path):
-    frames = {"a": [f"a/{i}.jpg" for i in range(30 * 10)]}
+    frames = {"a": 30 * 10}  # timeline frames per video
     gt = tmp_path / "gt.csv"
     gt.write_text("a,0902,0.1,0.2,0.5,0.9,3,0\n"
                   "a,0902,0.100,0.2,0.5,0.9,7,0\n"  # the same value, other text: a second box

@@ -32,9 +32,12 @@ their ``(video, sec)`` for writing predictions.
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import cv2
@@ -43,9 +46,19 @@ import torch
 from pytorchvideo.data.frame_video import FrameVideo
 
 from ..cli import UserError
-from .ava_files import FPS, KEYFRAME_SECONDS, AvaFormatError, BoxRow, read_boxes_csv, read_frame_list, sec_to_frame
+from .ava_files import (
+    FIRST_SECOND,
+    FPS,
+    KEYFRAME_SECONDS,
+    AvaFormatError,
+    BoxRow,
+    read_boxes_csv,
+    read_frame_list,
+    sec_to_frame,
+)
 from .clips import AvaTransform, clip_window, transform_from_config
 from .streams import StreamKey
+from .video_source import VideoClipReader, VideoIndex, VideoIndexError, find_videos, index_video
 
 logger = logging.getLogger(__name__)
 
@@ -66,46 +79,55 @@ class Keyframe:
 class LoadReport:
     """What loading the keyframes skipped, to log once."""
 
-    videos_not_in_frame_lists: set[str] = field(default_factory=set)
+    absent: str = "the frame lists"
+    videos_absent: set[str] = field(default_factory=set)
     keyframes_outside_video: list[tuple[str, int]] = field(default_factory=list)
     seconds_outside_valid_range: int = 0
+    valid_range: tuple[int, int] | None = None
 
     def log(self, split: str) -> None:
-        if self.videos_not_in_frame_lists:
-            names = sorted(self.videos_not_in_frame_lists)
-            logger.warning("AVA %s: skipped the boxes of %d video(s) absent from the frame lists: %s%s", split,
-                           len(names), ", ".join(names[:10]), " ..." if len(names) > 10 else "")
+        if self.videos_absent:
+            names = sorted(self.videos_absent)
+            logger.warning("AVA %s: skipped the boxes of %d video(s) absent from %s: %s%s", split,
+                           len(names), self.absent, ", ".join(names[:10]), " ..." if len(names) > 10 else "")
         if self.keyframes_outside_video:
-            logger.warning("AVA %s: skipped %d keyframe(s) past the end of their frame folder, e.g. %s", split,
+            logger.warning("AVA %s: skipped %d keyframe(s) past the end of their video, e.g. %s", split,
                            len(self.keyframes_outside_video), self.keyframes_outside_video[:5])
-        if self.seconds_outside_valid_range:
-            logger.info("AVA %s: ignored %d box row(s) outside seconds %d-%d", split,
-                        self.seconds_outside_valid_range, KEYFRAME_SECONDS.start, KEYFRAME_SECONDS.stop - 1)
+        if self.seconds_outside_valid_range and self.valid_range is not None:
+            logger.info("AVA %s: ignored %d box row(s) outside seconds %d-%d (AVA.KEYFRAME_RANGE)", split,
+                        self.seconds_outside_valid_range, *self.valid_range)
 
 
-def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str, list[str]], *,
-                   score_threshold: float, num_classes: int, split: str = "",
-                   merge_by_value: bool = False) -> list[Keyframe]:
+def load_keyframes(box_files: Sequence[tuple[str, bool]], lengths: Mapping[str, int], *,
+                   score_threshold: float, num_classes: int, split: str = "", merge_by_value: bool = False,
+                   timeline_start: float = FIRST_SECOND, keyframe_range: Sequence[int] | None = None,
+                   absent: str = "the frame lists") -> list[Keyframe]:
     """Keyframes of a split from its box files, as PySlowFast reads them.
 
     ``box_files``: ``(path, is_ground_truth)``. Ground-truth rows are all kept; detector rows
     only with a score (column 8) ``>= score_threshold``. Rows of one keyframe with the same box
     are one box carrying every label; "the same box" is PySlowFast's rule, the same coordinate
     text (``0.1`` and ``0.100`` are two boxes), or with ``merge_by_value`` (ours) the same
-    values. Videos keep their frame-list order, seconds ascend; only
-    seconds 902-1798 of videos in ``frame_lists`` whose keyframe frame exists are kept (the
-    skips are logged). An action id outside ``1..num_classes`` is an error naming the line.
+    values. ``lengths``: timeline frames of each video the split has (frame-list or video order).
+    Videos keep that order, seconds ascend; only seconds in ``keyframe_range`` (first, last; AVA's
+    902-1798 by default; empty: any) of videos in ``lengths`` whose keyframe frame exists (its index
+    on a timeline starting at ``timeline_start``) are kept (the skips are logged, ``absent`` names
+    where missing videos were looked for). An action id outside ``1..num_classes`` is an error
+    naming the line.
     """
-    report = LoadReport()
+    first, last = (KEYFRAME_SECONDS.start, KEYFRAME_SECONDS.stop - 1) if keyframe_range is None else \
+        (tuple(keyframe_range) or (-math.inf, math.inf))
+    limited = keyframe_range is None or len(keyframe_range) > 0
+    report = LoadReport(absent=absent, valid_range=(first, last) if limited else None)
     merged: dict[tuple[str, int], dict[Any, tuple[tuple[float, ...], list[int]]]] = {}
     for path, is_gt in box_files:
         rows = read_boxes_csv(path) if is_gt else _detector_rows(path, score_threshold)
         for row in rows:
-            if row.sec not in KEYFRAME_SECONDS:
+            if not first <= row.sec <= last:
                 report.seconds_outside_valid_range += 1
                 continue
-            if row.video not in frame_lists:
-                report.videos_not_in_frame_lists.add(row.video)
+            if row.video not in lengths:
+                report.videos_absent.add(row.video)
                 continue
             if row.action is not None and not 1 <= row.action <= num_classes:
                 raise AvaFormatError(path, row.line, f"action id {row.action} is outside 1..{num_classes} "
@@ -114,10 +136,10 @@ def load_keyframes(box_files: Sequence[tuple[str, bool]], frame_lists: dict[str,
             _, labels = merged.setdefault((row.video, row.sec), {}).setdefault(same, (tuple(row.box), []))
             if row.action is not None:
                 labels.append(row.action)
-    order = {video: i for i, video in enumerate(frame_lists)}
+    order = {video: i for i, video in enumerate(lengths)}
     keyframes = []
     for (video, sec), boxes in sorted(merged.items(), key=lambda item: (order[item[0][0]], item[0][1])):
-        if sec_to_frame(sec) >= len(frame_lists[video]):
+        if not 0 <= sec_to_frame(sec, timeline_start) < lengths[video]:
             report.keyframes_outside_video.append((video, sec))
             continue
         keyframes.append(Keyframe(video, sec, np.array([b for b, _ in boxes.values()], dtype=np.float32).reshape(-1, 4),
@@ -175,14 +197,106 @@ def _read_rgb(path: str) -> np.ndarray | None:
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+class FrameFolders:
+    """Clips from JPEG frame folders addressed through the frame lists (PySlowFast's layout)."""
+
+    absent = "the frame lists"
+
+    def __init__(self, frame_lists: dict[str, list[str]], frame_dir: str) -> None:
+        self.frame_lists, self.frame_dir = frame_lists, frame_dir
+        self.lengths = {video: len(paths) for video, paths in frame_lists.items()}
+        self._videos: dict[str, AvaFrameVideo] = {}
+
+    def reader(self, video: str) -> AvaFrameVideo:
+        if video not in self._videos:
+            paths = [os.path.join(self.frame_dir, p) for p in self.frame_lists[video]]
+            self._videos[video] = AvaFrameVideo.from_frame_paths(paths, fps=FPS)
+        return self._videos[video]
+
+    def frame_size(self, video: str) -> tuple[int, int] | None:
+        paths = self.frame_lists[video]
+        for path in paths[:: max(1, len(paths) // 16)]:
+            img = _read_rgb(os.path.join(self.frame_dir, path))
+            if img is not None:
+                return img.shape[:2]
+        return None
+
+
+class VideoFiles:
+    """Clips decoded from the video files themselves (``AVA.VIDEO_DIR``, :mod:`memvit.data.video_source`).
+
+    Each process (each DataLoader worker) keeps up to :attr:`open_readers` videos open, the most
+    recently used: one per stream row it serves, decoding forward.
+    """
+
+    absent = "AVA.VIDEO_DIR"
+    open_readers = 32
+
+    def __init__(self, indexes: Mapping[str, VideoIndex], timeline_start: float | Fraction) -> None:
+        self.indexes = dict(indexes)
+        self.start = Fraction(repr(timeline_start) if isinstance(timeline_start, float) else timeline_start)
+        self.lengths = {video: index.length for video, index in self.indexes.items()}
+        self._readers: OrderedDict[str, VideoClipReader] = OrderedDict()
+
+    def reader(self, video: str) -> VideoClipReader:
+        if video in self._readers:
+            self._readers.move_to_end(video)
+        else:
+            in_worker = torch.utils.data.get_worker_info() is not None  # workers share the cores: one thread each
+            self._readers[video] = VideoClipReader(self.indexes[video], self.start, FPS, threads=1 if in_worker else 0)
+            while len(self._readers) > self.open_readers:
+                self._readers.popitem(last=False)[1].close()
+        return self._readers[video]
+
+    def frame_size(self, video: str) -> tuple[int, int] | None:
+        return self.indexes[video].size
+
+
+def index_videos(video_dir: str, videos: Sequence[str], timeline_start: float) -> dict[str, VideoIndex]:
+    """Index the files of ``videos`` found in ``video_dir`` (ids without a file are left out, for the
+    keyframe loader to report; files that cannot serve clips are reported here and left out)."""
+    if not os.path.isdir(video_dir):
+        raise MissingDataError(f"no video folder {video_dir} (AVA.VIDEO_DIR)")
+    files = find_videos(video_dir)
+    start = Fraction(repr(timeline_start) if isinstance(timeline_start, float) else timeline_start)
+    indexes, broken = {}, []
+    for video in videos:
+        if video in files:
+            try:
+                indexes[video] = index_video(files[video], start, FPS)
+            except VideoIndexError as error:
+                broken.append(str(error))
+    if broken:
+        logger.warning("AVA.VIDEO_DIR: %d video(s) cannot give clips; their keyframes are skipped: %s", len(broken),
+                       "; ".join(broken[:10]) + (" ..." if len(broken) > 10 else ""))
+    if not indexes:
+        raise MissingDataError(f"none of the {len(videos)} video(s) the box files name has a usable file in "
+                               f"{video_dir} (AVA.VIDEO_DIR; a file is <video id>.<ext>, e.g. "
+                               f"{videos[0] if videos else 'VIDEO'}.mp4)")
+    return indexes
+
+
+def videos_named(box_files: Sequence[tuple[str, bool]]) -> list[str]:
+    """Video ids in the first column of the box files, in order of first appearance (cheap: no parsing)."""
+    named: dict[str, None] = {}
+    for path, _ in box_files:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                video = line.split(",", 1)[0].strip()
+                if video and not video.startswith("#"):
+                    named[video] = None
+    return list(named)
+
+
 # ---------------------------------------------------------------------------------- dataset
 class AvaDataset(torch.utils.data.Dataset):
     """Keyframes of one AVA split as samples for :class:`memvit.data.streams.StreamBatchSampler`.
 
     Args:
         keyframes: from :func:`load_keyframes`.
-        frame_lists: video -> frame paths (from the frame lists), relative to ``frame_dir``.
-        frame_dir: ``AVA.FRAME_DIR``.
+        source: where clips come from: :class:`FrameFolders` (``AVA.FRAME_DIR`` and the frame
+            lists) or :class:`VideoFiles` (``AVA.VIDEO_DIR``).
+        timeline_start: the video time of timeline frame 0 (``AVA.TIMELINE_START``, AVA: 900).
         num_frames, sampling_rate: the clip (``DATA.NUM_FRAMES`` x ``DATA.SAMPLING_RATE``),
             centred on the keyframe: frames ``center - L/2 .. center + L/2 - 1`` every
             ``sampling_rate``, clamped to the video.
@@ -194,20 +308,19 @@ class AvaDataset(torch.utils.data.Dataset):
         seed: base of the per-video augmentation draws.
     """
 
-    def __init__(self, keyframes: Sequence[Keyframe], frame_lists: dict[str, list[str]], frame_dir: str, *,
-                 num_frames: int, sampling_rate: int, transform: AvaTransform, num_classes: int,
-                 perturb_frames: bool = False, max_boxes: int = 100, seed: int = 0) -> None:
+    def __init__(self, keyframes: Sequence[Keyframe], source: FrameFolders | VideoFiles, *, num_frames: int,
+                 sampling_rate: int, transform: AvaTransform, num_classes: int, perturb_frames: bool = False,
+                 max_boxes: int = 100, seed: int = 0, timeline_start: float = FIRST_SECOND) -> None:
         self.keyframes = list(keyframes)
-        self.frame_dir = frame_dir
-        self.frame_lists = frame_lists
+        self.source = source
+        self.timeline_start = timeline_start
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
         self.transform = transform
         self.num_classes = num_classes
         self.perturb_frames = perturb_frames
         self.max_boxes = max_boxes
         self.seed = seed
-        self.video_index = {video: i for i, video in enumerate(frame_lists)}
-        self._videos: dict[str, AvaFrameVideo] = {}
+        self.video_index = {video: i for i, video in enumerate(source.lengths)}
 
     def __len__(self) -> int:
         return len(self.keyframes)
@@ -218,7 +331,7 @@ class AvaDataset(torch.utils.data.Dataset):
 
     def frame_indices(self, keyframe: Keyframe, rng: np.random.Generator | None = None) -> list[int]:
         """The clip's frame indices in its folder (PySlowFast's window, clamped to the video)."""
-        indices = clip_window(sec_to_frame(keyframe.sec), self.num_frames, self.sampling_rate)
+        indices = clip_window(sec_to_frame(keyframe.sec, self.timeline_start), self.num_frames, self.sampling_rate)
         if rng is not None and self.perturb_frames:
             rate = self.sampling_rate
             jitter = rng.integers((-rate) // 2, rate // 2, size=len(indices)) if rate // 2 > (-rate) // 2 else \
@@ -226,13 +339,7 @@ class AvaDataset(torch.utils.data.Dataset):
             jitter[0] = rng.integers(0, rate // 2) if rate // 2 > 0 else 0
             jitter[-1] = rng.integers((-rate) // 2, 0) if rate > 1 else 0
             indices = indices + jitter
-        return np.clip(indices, 0, len(self.frame_lists[keyframe.video]) - 1).tolist()
-
-    def _video(self, name: str) -> AvaFrameVideo:
-        if name not in self._videos:
-            paths = [os.path.join(self.frame_dir, p) for p in self.frame_lists[name]]
-            self._videos[name] = AvaFrameVideo.from_frame_paths(paths, fps=FPS)
-        return self._videos[name]
+        return np.clip(indices, 0, self.source.lengths[keyframe.video] - 1).tolist()
 
     def __getitem__(self, key: StreamKey | int) -> dict[str, Any]:
         if not isinstance(key, StreamKey):
@@ -247,12 +354,12 @@ class AvaDataset(torch.utils.data.Dataset):
         if len(boxes) > self.max_boxes:
             problems.append(f"{keyframe.video} {keyframe.sec}: {len(boxes)} boxes, kept the first {self.max_boxes}")
             boxes, labels = boxes[: self.max_boxes], labels[: self.max_boxes]
-        frames, frame_problems = self._video(keyframe.video).frames(self.frame_indices(keyframe, clip_rng))
+        frames, frame_problems = self.source.reader(keyframe.video).frames(self.frame_indices(keyframe, clip_rng))
         problems += frame_problems
         valid = frames is not None
         if not valid:
             problems.append(f"{keyframe.video} {keyframe.sec}: no readable frame in the clip; the keyframe is skipped")
-            height, width = self._frame_size(keyframe.video)
+            height, width = self.source.frame_size(keyframe.video) or (self.transform.crop_size,) * 2
             frames = np.zeros((self.num_frames, height, width, 3), dtype=np.uint8)
         for problem in problems:
             logger.warning("AVA: %s", problem)
@@ -266,13 +373,6 @@ class AvaDataset(torch.utils.data.Dataset):
         return {"video": video, "boxes": pixel_boxes, "labels": multi_hot,
                 "ori_boxes": torch.from_numpy(np.ascontiguousarray(boxes)), "video_id": keyframe.video,
                 "sec": keyframe.sec, "stream": key.stream, "problems": problems}
-
-    def _frame_size(self, name: str) -> tuple[int, int]:
-        for path in self.frame_lists[name][:: max(1, len(self.frame_lists[name]) // 16)]:
-            img = _read_rgb(os.path.join(self.frame_dir, path))
-            if img is not None:
-                return img.shape[:2]
-        return (self.transform.crop_size, self.transform.crop_size)
 
 
 def ava_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -334,7 +434,7 @@ def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
     ava, data = cfg.AVA, cfg.DATA
     train = split == "train"
     lists = ava.TRAIN_LISTS if train else ava.TEST_LISTS
-    frame_lists = read_frame_lists(ava.FRAME_LIST_DIR, lists, ava.FRAME_DIR)
+    frame_lists = None if ava.VIDEO_DIR else read_frame_lists(ava.FRAME_LIST_DIR, lists, ava.FRAME_DIR)
     if train:
         box_files = [(os.path.join(ava.ANNOTATION_DIR, f), True) for f in ava.TRAIN_GT_BOX_LISTS]
         box_files += [(os.path.join(ava.ANNOTATION_DIR, f), False) for f in ava.TRAIN_PREDICT_BOX_LISTS]
@@ -343,15 +443,22 @@ def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
     for path, _ in box_files:
         if not os.path.isfile(path):
             raise MissingDataError(f"AVA box file not found: {path} (AVA.ANNOTATION_DIR / AVA.*_BOX_LISTS)")
-    keyframes = load_keyframes(box_files, frame_lists, score_threshold=ava.DETECTION_SCORE_THRESH,
+    source: FrameFolders | VideoFiles
+    if frame_lists is None:
+        source = VideoFiles(index_videos(ava.VIDEO_DIR, videos_named(box_files), ava.TIMELINE_START),
+                            ava.TIMELINE_START)
+    else:
+        source = FrameFolders(frame_lists, ava.FRAME_DIR)
+    keyframes = load_keyframes(box_files, source.lengths, score_threshold=ava.DETECTION_SCORE_THRESH,
                                num_classes=cfg.MODEL.NUM_CLASSES, split=split,
-                               merge_by_value=ava.MERGE_BOXES_BY_VALUE)
+                               merge_by_value=ava.MERGE_BOXES_BY_VALUE, timeline_start=ava.TIMELINE_START,
+                               keyframe_range=ava.KEYFRAME_RANGE, absent=source.absent)
     if split == "val" and not ava.FULL_TEST_ON_VAL:
         # PySlowFast's quick validation subset (seconds divisible by 4): the training loop's
         # evaluation only; its test split is always full.
         keyframes = [k for k in keyframes if k.sec % 4 == 0]
     transform = transform_from_config(cfg, split)
-    return AvaDataset(keyframes, frame_lists, ava.FRAME_DIR, num_frames=data.NUM_FRAMES,
+    return AvaDataset(keyframes, source, num_frames=data.NUM_FRAMES, timeline_start=ava.TIMELINE_START,
                       sampling_rate=data.SAMPLING_RATE, transform=transform, num_classes=cfg.MODEL.NUM_CLASSES,
                       perturb_frames=train and data.PERTURB_AVA_FRAMES, max_boxes=cfg.MEMVIT.MAX_BOXES,
                       seed=cfg.RNG_SEED)
@@ -363,5 +470,5 @@ def keyframe_count_text(dataset: AvaDataset) -> str:
     return f"{len(dataset)} keyframes, {boxes} boxes, {len(videos)} videos"
 
 
-__all__ = ["AvaDataset", "AvaFrameVideo", "Keyframe", "MissingDataError", "ava_collate", "build_ava_dataset",
-           "load_keyframes", "read_frame_lists"]
+__all__ = ["AvaDataset", "AvaFrameVideo", "FrameFolders", "Keyframe", "MissingDataError", "VideoFiles", "ava_collate",
+           "build_ava_dataset", "index_videos", "load_keyframes", "read_frame_lists", "videos_named"]

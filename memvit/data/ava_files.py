@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -68,9 +69,11 @@ def frame_name(video: str, index: int) -> str:
     return f"{video}_{index + 1:06d}.jpg"
 
 
-def sec_to_frame(sec: int) -> int:
-    """Index (0-based) in a frame folder of the frame shown at keyframe second ``sec``."""
-    return (sec - FIRST_SECOND) * FPS
+def sec_to_frame(sec: int, start: float | Fraction = FIRST_SECOND) -> int:
+    """Index (0-based) on the 30 fps timeline (a frame folder, or a video read by ``AVA.VIDEO_DIR``) of the
+    frame shown at keyframe second ``sec``; ``start``: the video time of timeline frame 0 (AVA: 900 s,
+    ``AVA.TIMELINE_START``). A keyframe between two timeline frames takes the nearer one."""
+    return round((sec - Fraction(repr(start) if isinstance(start, float) else start)) * FPS)
 
 
 def frame_list_file(split: str) -> str:

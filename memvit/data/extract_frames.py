@@ -109,7 +109,7 @@ def select_frames(
         i += 1
 
 
-def _timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str, Fraction]) -> Iterator[tuple]:
+def timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str, Fraction]) -> Iterator[tuple]:
     """Decoded frames as ``(time, duration, frame)``, times relative to ``origin``; records the last time seen."""
     nominal = Fraction(1) / Fraction(stream.average_rate) if stream.average_rate else None
     prev: Fraction | None = None
@@ -128,8 +128,8 @@ def _timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str,
         yield stamp, duration, frame
 
 
-def _to_bgr(frame: Any) -> Any:
-    """BGR pixels of a decoded frame.
+def _to_bgr(frame: Any, rgb: bool = False) -> Any:
+    """BGR (``rgb``: RGB) pixels of a decoded frame.
 
     The common case, limited-range 4:2:0 (nearly all of AVA), goes through OpenCV's BT.601 conversion: about 10x
     faster than swscale's RGB path here (0.4 vs 4 ms at 640x360), within 3 levels of it. BT.601 is also how a
@@ -138,8 +138,14 @@ def _to_bgr(frame: Any) -> Any:
     import cv2
 
     if frame.format.name == "yuv420p" and frame.color_range != 2 and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420 if rgb else cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="rgb24" if rgb else "bgr24")
+
+
+def to_rgb(frame: Any) -> Any:
+    """RGB pixels of a decoded frame, by the conversion frame folders are written with (clips read from a
+    video equal those read from its JPEG folder up to JPEG error)."""
+    return _to_bgr(frame, rgb=True)
 
 
 def _encode_jpeg(frame: Any, quality: int) -> bytes:
@@ -190,7 +196,7 @@ def extract_frames(
                     logger.debug("%s: seek failed (%s); decoding from the beginning", video_id, exc)
                     continue
             last: dict[str, Fraction] = {}
-            frames = _timed_frames(container, stream, origin, last)
+            frames = timed_frames(container, stream, origin, last)
             first = next(frames, None)
             if seeking and first is not None and first[0] > params.start + tolerance:
                 logger.debug("%s: seek overshot start (%s s); decoding from the beginning", video_id, float(first[0]))

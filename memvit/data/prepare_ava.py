@@ -60,10 +60,10 @@ from .ava_files import (
     write_frame_list,
 )
 from .extract_frames import ExtractionError, ExtractionParams, ProgressFn, extract_frames, select_frames
+from .video_source import VIDEO_EXTENSIONS, find_videos  # AVA's own (.mkv, .mp4, .webm) first: they win a clash
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")  # what AVA's download site serves; earlier ones win on a clash
 ANNOTATION_FILES = {split: groundtruth_file(split) for split in ("train", "val")}
 PARTIAL_DIR = ".partial"
 COMPLETE_DIR = ".complete"
@@ -334,21 +334,6 @@ def _drain(progress_queue: Any, bars: _Bars) -> None:
 # ------------------------------------------------------------------------------------- videos and frame lists
 
 
-def find_videos(videos_dir: Path) -> dict[str, Path]:
-    """Map video id -> file for the AVA video files directly in ``videos_dir``."""
-    found: dict[str, Path] = {}
-    rank = {ext: k for k, ext in enumerate(VIDEO_EXTENSIONS)}
-    for path in sorted(videos_dir.iterdir(), key=lambda p: (p.stem, rank.get(p.suffix.lower(), 99))):
-        if path.suffix.lower() not in rank or not path.is_file():
-            continue
-        if path.stem in found:
-            logger.warning("%s: several files (%s, %s); using %s", path.stem, found[path.stem].name, path.name,
-                           found[path.stem].name)
-            continue
-        found[path.stem] = path
-    return found
-
-
 def read_splits(annotations_dir: Path) -> dict[str, set[str]] | None:
     """Video ids mentioned by each of AVA's annotation CSVs, or None when neither file is there."""
     splits: dict[str, set[str]] = {}
@@ -468,7 +453,8 @@ def prepare_ava(
         raise ArgumentError(f"--workers must be >= 1, got {workers}")
     sources = find_videos(videos_dir)
     if not sources:
-        raise ArgumentError(f"no videos ({', '.join('*' + e for e in VIDEO_EXTENSIONS)}) in {videos_dir}")
+        raise ArgumentError(f"no videos in {videos_dir} (files named <video id>.<ext>, ext one of "
+                            f"{' '.join(VIDEO_EXTENSIONS)})")
 
     results: list[VideoResult] = []
     if video_ids is not None:

@@ -1,0 +1,176 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Clips straight from video files (AVA.VIDEO_DIR): equal to the clips of the frame folders
+``prepare_ava`` writes from the same video (within JPEG error), at another frame rate, from any
+reading order, and damaged files counted and reported, never raised in a worker."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from ava_fixtures import CONFIG
+
+from memvit.config import load_config
+from memvit.data.ava import build_ava_dataset
+from memvit.data.ava_files import BoxRow, write_boxes_csv
+from memvit.data.extract_frames import ExtractionParams
+from memvit.data.prepare_ava import prepare_ava
+from memvit.data.video_source import VideoClipReader, index_video
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SIZE = (72, 96)  # H, W
+
+
+def frame_image(k: int, rng_shift: int) -> np.ndarray:
+    """Smooth content (codec- and JPEG-friendly) whose mean level encodes the frame number ``k``."""
+    h, w = SIZE
+    y, x = np.mgrid[0:h, 0:w]
+    base = (k * 7 + rng_shift) % 200 + 20
+    img = np.stack([base + 0.2 * x, base + 0.1 * y, np.full_like(x, base, dtype=float)], axis=-1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_video(path: Path, seconds: float, fps: int, gop: int, shift: int = 0) -> int:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"crf": "12", "bf": "2"}
+        count = int(seconds * fps)
+        for k in range(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return count
+
+
+@pytest.fixture(scope="module")
+def own_videos(tmp_path_factory):
+    """Two 25 fps videos (another frame rate than the 30 fps timeline), keyframes every 0.4 s, their
+    ground truth at seconds 1..4 (own videos: the timeline starts at 0), and prepare_ava's folders."""
+    root = tmp_path_factory.mktemp("own")
+    videos = root / "videos"
+    videos.mkdir()
+    shift = int(np.random.default_rng().integers(0, 50))  # fresh content each run
+    write_video(videos / "cam_a.mp4", 5.0, 25, 10, shift)
+    write_video(videos / "cam_b.mkv", 4.5, 25, 10, shift + 17)
+    (root / "annotations").mkdir()
+    rows = [BoxRow(v, sec, (0.1, 0.2, 0.6, 0.9), 1 + sec % 3, 1.0) for v, secs in
+            (("cam_a", range(1, 5)), ("cam_b", range(1, 5))) for sec in secs]
+    for name in ("ava_train_v2.2.csv", "ava_val_predicted_boxes.csv"):  # prepare_ava lists both in train.csv
+        write_boxes_csv(root / "annotations" / name, rows)
+    params = ExtractionParams(start=Fraction(0), duration=Fraction(5), fps=Fraction(30), quality=95)
+    summary = prepare_ava(videos, root / "frames_out", annotations_dir=root / "annotations", params=params,
+                          progress=False)
+    assert not summary.failed
+    return root
+
+
+def cfg_for(root: Path, source: str):
+    values = {
+        "AVA.ANNOTATION_DIR": root / "annotations", "AVA.TIMELINE_START": 0, "AVA.KEYFRAME_RANGE": "[]",
+        "AVA.FRAME_DIR": root / "frames_out" / "frames", "AVA.FRAME_LIST_DIR": root / "frames_out" / "frame_lists",
+        "AVA.TEST_LISTS": "['train.csv']", "AVA.TRAIN_LISTS": "['train.csv']",
+        "DATA.NUM_FRAMES": 8, "DATA.SAMPLING_RATE": 4, "DATA.TEST_CROP_SIZE": 64, "DATA.TRAIN_CROP_SIZE": 64,
+        "DATA.TRAIN_JITTER_SCALES": "[64, 72]", "AVA.TEST_PREDICT_BOX_LISTS": "['ava_val_predicted_boxes.csv']",
+        "AVA.DETECTION_SCORE_THRESH": 0.5,
+    }
+    if source == "videos":
+        values["AVA.VIDEO_DIR"] = root / "videos"
+    return load_config(CONFIG, [item for k, v in values.items() for item in (k, str(v))])
+
+
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_clips_from_videos_equal_clips_from_prepare_ava_folders(own_videos, split):
+    from_frames = build_ava_dataset(cfg_for(own_videos, "frames"), split)
+    from_videos = build_ava_dataset(cfg_for(own_videos, "videos"), split)
+    assert [(k.video, k.sec) for k in from_videos.keyframes] == [(k.video, k.sec) for k in from_frames.keyframes]
+    assert len(from_videos) == 8
+    assert from_videos.source.lengths == from_frames.source.lengths  # the same clamping at the ends
+    for i in range(len(from_videos)):
+        a, b = from_frames[i], from_videos[i]
+        assert a["problems"] == [] and b["problems"] == []
+        torch.testing.assert_close(a["boxes"], b["boxes"])
+        diff = (a["video"] - b["video"]).abs() * 0.225 * 255  # back to pixel levels
+        assert diff.mean() < 1.5 and diff.max() < 24, (i, float(diff.mean()), float(diff.max()))
+
+
+def test_the_keyframe_frame_is_the_one_on_screen_at_its_second(own_videos):
+    """At 25 fps, timeline frame i (i/30 s) shows source frame floor(i * 25 / 30): checked by the
+    content's level code, decoding in stream order, jumping back, and jumping forward."""
+    start = Fraction(0)
+    index = index_video(own_videos / "videos" / "cam_a.mp4", start)
+    assert index.length == 150  # 5 s at 30 fps
+    assert len(index.keyframes) >= 10  # gop 10 at 25 fps
+    reader = VideoClipReader(index, start)
+    plan = [list(range(0, 64, 4)), list(range(30, 94, 4)), list(range(60, 124, 4)), list(range(2, 20, 3)),
+            list(range(120, 150)), [149, 149, 149]]
+    for indices in plan:
+        frames, problems = reader.frames(indices)
+        assert problems == []
+        levels = frames[:, :, :, 2].astype(float).mean(axis=(1, 2))
+        source = np.array([i * 25 // 30 for i in indices])  # the 25 fps frame on screen at i / 30 s
+        offsets = (levels - 20 - source * 7) % 200  # the fixture's random shift, the same for every frame
+        wrapped = (offsets - offsets[0] + 100) % 200 - 100
+        np.testing.assert_allclose(wrapped, 0, atol=2.5)
+    assert reader.seeks <= 4  # forward windows decode on; only the jumps open a new pass
+
+
+def test_forward_reading_does_not_seek_and_gaps_past_keyframes_do(own_videos):
+    index = index_video(own_videos / "videos" / "cam_a.mp4", Fraction(0))
+    reader = VideoClipReader(index, Fraction(0))
+    for center in range(16, 134, 30):  # every second, overlapping windows
+        reader.frames(list(range(center - 16, center + 16, 4)))
+    assert reader.seeks == 1
+    reader = VideoClipReader(index, Fraction(0))
+    reader.frames(list(range(0, 16)))
+    reader.frames(list(range(110, 126)))  # 3.7 s on, keyframes every 0.4 s in between
+    assert reader.seeks == 2
+
+
+def test_damaged_videos_are_reported_and_skipped_never_raised(own_videos, tmp_path, caplog):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    good = (own_videos / "videos" / "cam_a.mp4").read_bytes()
+    (videos / "cam_a.mp4").write_bytes(good)
+    (videos / "cam_b.mp4").write_bytes(b"not a video at all")
+    root = tmp_path
+    (root / "annotations").mkdir()
+    for name in ("ava_val_predicted_boxes.csv",):
+        (root / "annotations" / name).write_text((own_videos / "annotations" / name).read_text())
+    cfg = cfg_for(root, "videos")
+    with caplog.at_level(logging.WARNING):
+        dataset = build_ava_dataset(cfg, "test")
+    assert {k.video for k in dataset.keyframes} == {"cam_a"}
+    assert "cam_b.mp4" in caplog.text
+    # Damaged after indexing (a truncated MP4 loses its index and no longer opens; a truncated
+    # Matroska file decodes up to the cut): the clips come back with their problems, nothing raises.
+    (videos / "cam_a.mp4").write_bytes(good[: len(good) // 2])
+    sample = dataset[len(dataset) - 1]
+    assert sample["problems"] and "cam_a.mp4" in sample["problems"][0]
+    assert sample["boxes"].numel() == 0  # nothing to learn or score: the row keeps its place only
+    mkv = (own_videos / "videos" / "cam_b.mkv").read_bytes()
+    (videos / "cam_b.mkv").write_bytes(mkv)
+    index = index_video(videos / "cam_b.mkv", Fraction(0))
+    (videos / "cam_b.mkv").write_bytes(mkv[: len(mkv) // 2])
+    reader = VideoClipReader(index, Fraction(0))
+    early, problems = reader.frames(list(range(0, 16)))
+    assert early is not None and problems == []
+    late, problems = reader.frames(list(range(index.length - 16, index.length)))
+    assert late is None or problems
+
+
+def test_a_missing_video_folder_is_a_user_error(own_videos, tmp_path):
+    from memvit.data.ava import MissingDataError
+
+    cfg = cfg_for(own_videos, "videos")
+    cfg.AVA.VIDEO_DIR = str(tmp_path / "nowhere")
+    with pytest.raises(MissingDataError, match="AVA.VIDEO_DIR"):
+        build_ava_dataset(cfg, "test")
