@@ -403,10 +403,14 @@ def _not_acted_on(cfg: CfgNode, explicit: set[str]) -> list[str]:
          "acts only with MVIT.ZERO_DECAY_POS_CLS True"),
         ("SOLVER.CLIP_GRAD_BOTH", s.CLIP_GRAD_BOTH and not (clip_val and clip_norm),
          "acts only when both SOLVER.CLIP_GRAD_VAL and SOLVER.CLIP_GRAD_L2NORM are set"),
-    ] + [(key, bool(cfg.AVA.VIDEO_DIR), "not read: AVA.VIDEO_DIR is set, clips are decoded from the video files "
-          "and a split's videos are those its box files name")
-         for key in ("AVA.FRAME_DIR", "AVA.FRAME_LIST_DIR", "AVA.TRAIN_LISTS", "AVA.TEST_LISTS")]
-    return [f"{key} = {_get(cfg, key)!r} ({why})" for key, bad, why in checks if bad and key in explicit]
+    ]
+    inert = [f"{key} = {_get(cfg, key)!r} ({why})" for key, bad, why in checks if bad and key in explicit]
+    frame_keys = [key for key in ("AVA.FRAME_DIR", "AVA.FRAME_LIST_DIR", "AVA.TRAIN_LISTS", "AVA.TEST_LISTS")
+                  if key in explicit]
+    if cfg.AVA.VIDEO_DIR and frame_keys:
+        inert.append(f"{', '.join(frame_keys)} (not read: AVA.VIDEO_DIR is set, so clips are decoded from the video "
+                     "files and a split's videos are those its box files name)")
+    return inert
 
 
 def config_from_checkpoint(checkpoint: Mapping[str, Any]) -> CfgNode:

