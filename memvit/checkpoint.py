@@ -39,8 +39,9 @@ CHECKPOINT_SAFE_GLOBALS: tuple[Any, ...] = ()
 
 
 # Where the checkpoints come from, for messages about a missing one.
-CHECKPOINT_HINT = ("the official MeMViT checkpoints are listed in the reference's README (facebookresearch/MeMViT, "
-                   "model zoo); your own are under OUTPUT_DIR/checkpoints; give another path (--checkpoint, "
+CHECKPOINT_HINT = ("the official MeMViT checkpoints (the reference's model zoo) load by their published name, e.g. "
+                   "MeMViT_16L_16x4_K400pt (python -m memvit.weights lists them; downloaded once); your own are "
+                   "under OUTPUT_DIR/checkpoints; give another path or name (--checkpoint, "
                    "TRAIN.CHECKPOINT_FILE_PATH, TEST.CHECKPOINT_FILE_PATH) or '' for random weights")
 
 

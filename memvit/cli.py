@@ -79,17 +79,20 @@ def resolve_device(name: str | None) -> Any:
 
 # ---------------------------------------------------------------------------------- the parser
 def command_parser(prog: str, description: str | None, *, checkpoint: bool = False, device: bool = False,
-                   implementation: bool = False, cfg_help: str = "YAML config (configs/*.yaml)"
+                   implementation: bool = False, cfg_help: str = "YAML config (configs/*.yaml)", cfg: bool = True
                    ) -> argparse.ArgumentParser:
-    """The parser every config-driven command starts from: ``--cfg`` and the trailing ``KEY VALUE``
-    overrides (add the command's own options, then :meth:`parse_args`); optionally ``--checkpoint``,
-    ``--device`` and ``--implementation``, named and explained alike in every command."""
+    """The parser every config-driven command starts from: ``--cfg`` (unless ``cfg=False``: a command
+    with its own configs) and the trailing ``KEY VALUE`` overrides (add the command's own options, then
+    :meth:`parse_args`); optionally ``--checkpoint``, ``--device`` and ``--implementation``, named and
+    explained alike in every command."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help=cfg_help)
+    if cfg:
+        parser.add_argument("--cfg", required=True, help=cfg_help)
     if checkpoint:
         parser.add_argument("--checkpoint", default=None,
-                            help="weights (.pyth, PySlowFast's layout); without them the weights are random")
+                            help="weights (.pyth, PySlowFast's layout), or a published name such as "
+                                 "MeMViT_16L_16x4_K400pt (downloaded once); without them the weights are random")
     if device:
         parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     if implementation:
@@ -127,7 +130,8 @@ def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", 
     * ``seed`` (default ``cfg.RNG_SEED``) seeds torch *before* building, so random weights are
       reproducible; a missing ``checkpoint`` is said in the log (``warn_random``), not silent.
     * ``checkpoint``: strict, weights-only (:func:`memvit.checkpoint.load_model_state`); a missing,
-      damaged or unfit file is a :class:`memvit.checkpoint.CheckpointError` (a UserError).
+      damaged or unfit file is a :class:`memvit.checkpoint.CheckpointError` (a UserError). A published
+      name (``MeMViT_16L_16x4_K400pt``) is the authors' file, downloaded on first use (:mod:`memvit.weights`).
     * ``implementation``: how the attention op runs (:func:`memvit.models.set_attention_implementation`).
     * ``device``: a name or ``torch.device``; a GPU where none is usable is a UserError.
     """
@@ -136,12 +140,14 @@ def load_model(cfg: Any, checkpoint: str | None = None, *, device: Any = "cpu", 
     from .checkpoint import load_model_state
     from .config import build_model
     from .models import set_attention_implementation
+    from .weights import resolve_checkpoint
 
     device = resolve_device(device) if isinstance(device, str) or device is None else device
     torch.manual_seed(cfg.RNG_SEED if seed is None else seed)
     model = build_model(cfg)
     log = logging.getLogger(__name__)
     if checkpoint:
+        checkpoint = resolve_checkpoint(checkpoint)
         report = load_model_state(model, checkpoint)
         log.info("loaded %s (%d tensors)", checkpoint, len(report.loaded))
     elif warn_random:

@@ -27,6 +27,30 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def server():
+    """A local HTTP server standing in for the authors' download server (tests/weights_fixtures.py)."""
+    from weights_fixtures import FileServer
+
+    srv = FileServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty torch hub cache (TORCH_HOME), no mirror, no waiting between download retries; the
+    checkpoints folder memvit.weights downloads into."""
+    from memvit import weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(weights, "TIMEOUT", 10.0)
+    monkeypatch.delenv(weights.MIRROR_ENV, raising=False)
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
 def pytest_report_header(config):
     import memvit_ext
 

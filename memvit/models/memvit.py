@@ -353,21 +353,41 @@ MEMVIT_24_32X3 = dict(
 PRESETS = {"memvit_16_16x4": MEMVIT_16_16X4, "memvit_24_32x3": MEMVIT_24_32X3}
 
 
-def _released(arch: dict, head: str, num_classes: int | None, kwargs: dict) -> MeMViT:
-    if head not in ("ava", "kinetics"):
-        raise ValueError(f"head must be 'ava' or 'kinetics'; got {head!r}")
-    if num_classes is None:
-        num_classes = 80 if head == "ava" else 400
-    return create_memvit(**{**arch, "head": head, "num_classes": num_classes, **kwargs})
+def _released(preset: str, head: str | None, num_classes: int | None, weights: str | None, progress: bool,
+              kwargs: dict) -> MeMViT:
+    if weights is None:
+        head = head or "ava"
+        if head not in ("ava", "kinetics"):
+            raise ValueError(f"head must be 'ava' or 'kinetics'; got {head!r}")
+        if num_classes is None:
+            num_classes = 80 if head == "ava" else 400
+        return create_memvit(**{**PRESETS[preset], "head": head, "num_classes": num_classes, **kwargs})
+    from ..weights import load_weights, lookup
+
+    entry = lookup(preset, weights, head, num_classes)
+    if head not in (None, entry.head) or num_classes not in (None, entry.num_classes):
+        raise ValueError(f"weights={weights!r} are {entry.name}, a {entry.head} model with {entry.num_classes} "
+                         f"classes; got head={head!r}, num_classes={num_classes}")
+    model = create_memvit(**{**PRESETS[preset], "head": entry.head, "num_classes": entry.num_classes,
+                             **entry.model_kwargs, **kwargs})
+    return load_weights(model, entry, progress=progress)
 
 
-def memvit_16_16x4(head: str = "ava", num_classes: int | None = None, **kwargs) -> MeMViT:
-    """MeMViT-16, 16 frames x stride 4: AVA (80 classes, box memory) or Kinetics (``head="kinetics"``,
-    400 classes by default). ``kwargs`` override any :func:`create_memvit` argument."""
-    return _released(MEMVIT_16_16X4, head, num_classes, kwargs)
+def memvit_16_16x4(head: str | None = None, num_classes: int | None = None, *, weights: str | None = None,
+                   progress: bool = True, **kwargs) -> MeMViT:
+    """MeMViT-16, 16 frames x stride 4: AVA (80 classes, box memory; the default) or Kinetics
+    (``head="kinetics"``, 400 classes by default). ``kwargs`` override any :func:`create_memvit` argument.
+
+    ``weights``: the authors' checkpoint, ``"ava"`` (AVA, 29.3 mAP) or ``"k400"`` (Kinetics-400),
+    downloaded into the torch hub cache on first use (:mod:`memvit.weights`) and loaded strictly."""
+    return _released("memvit_16_16x4", head, num_classes, weights, progress, kwargs)
 
 
-def memvit_24_32x3(head: str = "ava", num_classes: int | None = None, **kwargs) -> MeMViT:
-    """MeMViT-24, 32 frames x stride 3: AVA (80 classes) or Kinetics (``head="kinetics"``;
-    ``num_classes`` 600 or 700 for the released K600/K700 models, 400 by default)."""
-    return _released(MEMVIT_24_32X3, head, num_classes, kwargs)
+def memvit_24_32x3(head: str | None = None, num_classes: int | None = None, *, weights: str | None = None,
+                   progress: bool = True, **kwargs) -> MeMViT:
+    """MeMViT-24, 32 frames x stride 3: AVA (80 classes; the default) or Kinetics (``head="kinetics"``;
+    ``num_classes`` 600 or 700 for the released K600/K700 models, 400 by default).
+
+    ``weights``: ``"ava_k600"`` / ``"ava_k700"`` (AVA from the Kinetics-600/700 models, 32.3 / 34.4 mAP)
+    or ``"k600"`` / ``"k700"`` (the Kinetics models), as :func:`memvit_16_16x4`."""
+    return _released("memvit_24_32x3", head, num_classes, weights, progress, kwargs)

@@ -140,11 +140,13 @@ class Trainer:
 
     def initialise(self) -> None:
         from ..checkpoint import load_pretrained, read_checkpoint
+        from ..weights import resolve_checkpoint
 
         path = self.cfg.TRAIN.CHECKPOINT_FILE_PATH
         if not path:
             logger.info("no TRAIN.CHECKPOINT_FILE_PATH: training from scratch")
             return
+        path = resolve_checkpoint(path, progress=self.world.rank == 0)  # a published name: downloaded once
         checkpoint = read_checkpoint(path)
         report = load_pretrained(self.module, checkpoint)
         if self.world.rank == 0:
