@@ -194,3 +194,17 @@ def test_the_loader_keeps_each_stream_on_one_worker_and_gives_the_same_batches(o
         assert a["box_keys"] == b["box_keys"] and a["streams"] == b["streams"]
         torch.testing.assert_close(a["video"], b["video"])
         torch.testing.assert_close(a["boxes"], b["boxes"])
+
+
+def test_a_splits_videos_are_those_its_ground_truth_names(own_videos, tmp_path):
+    """One person-box file for every video serves both splits: evaluation reads the videos of
+    AVA.GROUNDTRUTH_FILE only (frame lists say this for frame folders)."""
+    import shutil
+
+    annotations = tmp_path / "annotations"
+    shutil.copytree(own_videos / "annotations", annotations)
+    write_boxes_csv(annotations / "ava_val_v2.2.csv", [BoxRow("cam_b", 2, (0.1, 0.2, 0.6, 0.9), 1, 1.0)])
+    cfg = cfg_for(own_videos, "videos")
+    cfg.AVA.ANNOTATION_DIR = str(annotations)
+    assert {k.video for k in build_ava_dataset(cfg, "test").keyframes} == {"cam_b"}
+    assert {k.video for k in build_ava_dataset(cfg, "train").keyframes} == {"cam_a", "cam_b"}

@@ -276,6 +276,28 @@ def index_videos(video_dir: str, videos: Sequence[str], timeline_start: float) -
     return indexes
 
 
+def split_videos(cfg: Any, split: str, box_files: Sequence[tuple[str, bool]]) -> list[str]:
+    """The videos of a split read from ``AVA.VIDEO_DIR`` (no frame lists say which): those its ground
+    truth names (training: ``AVA.TRAIN_GT_BOX_LISTS``; evaluation: ``AVA.GROUNDTRUTH_FILE``, when it
+    exists), so a person-box file covering every video serves both splits; else those its box files
+    name."""
+    ava = cfg.AVA
+    if split == "train":
+        truth = [(path, True) for path, is_gt in box_files if is_gt]
+    else:
+        path = os.path.join(ava.ANNOTATION_DIR, ava.GROUNDTRUTH_FILE)
+        truth = [(path, True)] if ava.GROUNDTRUTH_FILE and os.path.isfile(path) else []
+    named = videos_named(box_files)
+    if not truth:
+        return named
+    wanted = set(videos_named(truth))
+    kept = [video for video in named if video in wanted]
+    if len(kept) < len(named):
+        logger.info("AVA %s: %d video(s) of the box files are not in the split's ground truth and are left out",
+                    split, len(named) - len(kept))
+    return kept
+
+
 def videos_named(box_files: Sequence[tuple[str, bool]]) -> list[str]:
     """Video ids in the first column of the box files, in order of first appearance (cheap: no parsing)."""
     named: dict[str, None] = {}
@@ -450,7 +472,7 @@ def build_ava_dataset(cfg: Any, split: str) -> AvaDataset:
             raise MissingDataError(f"AVA box file not found: {path} (AVA.ANNOTATION_DIR / AVA.*_BOX_LISTS)")
     source: FrameFolders | VideoFiles
     if frame_lists is None:
-        source = VideoFiles(index_videos(ava.VIDEO_DIR, videos_named(box_files), ava.TIMELINE_START),
+        source = VideoFiles(index_videos(ava.VIDEO_DIR, split_videos(cfg, split, box_files), ava.TIMELINE_START),
                             ava.TIMELINE_START)
     else:
         source = FrameFolders(frame_lists, ava.FRAME_DIR)
@@ -476,4 +498,5 @@ def keyframe_count_text(dataset: AvaDataset) -> str:
 
 
 __all__ = ["AvaDataset", "AvaFrameVideo", "FrameFolders", "Keyframe", "MissingDataError", "VideoFiles", "ava_collate",
-           "build_ava_dataset", "index_videos", "load_keyframes", "read_frame_lists", "videos_named"]
+           "build_ava_dataset", "index_videos", "load_keyframes", "read_frame_lists", "split_videos",
+           "videos_named"]
