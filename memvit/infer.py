@@ -4,12 +4,13 @@
 ::
 
     python -m memvit.infer --cfg configs/ava_16.yaml [--checkpoint CKPT] --video IN.mp4 --out DIR
-        [--boxes CSV | --detector-weights PATH] [--label-map PBTXT] [--interval 1.0] [KEY VALUE ...]
+        [--boxes CSV | --detector PATH] [--label-map PBTXT] [--interval 1.0] [KEY VALUE ...]
 
 The command wires: arguments, the config and its model (:func:`memvit.cli.load_model`), the
 person boxes, the reader of the video source. The work (the walk keyframe by keyframe through a
-:class:`~memvit.StreamingDetector` and the outputs ``predictions.csv``, ``predictions.jsonl``,
-``annotated.mp4``, ``timeline.png``, ``summary.json``) is :mod:`memvit.streaming.runner`.
+:class:`~memvit.StreamingDetector`, the person tracks, and the outputs ``predictions.csv``,
+``predictions.jsonl``, ``tracks.csv``, ``annotated.mp4``, ``timeline.png``, ``person_timeline.png``,
+``summary.json``) is :mod:`memvit.streaming.runner`.
 Exit status: 0 done (also when ``--max-seconds`` stopped it, as asked), 1 stopped early by the
 input, 2 not started.
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 from .cli import command_parser, load_cfg, load_model, resolve_device, setup_logging, user_errors_exit
 from .streaming.detector import ClipSpec, StreamingDetector
-from .streaming.person_boxes import BoxSourceError, CsvBoxes, FullFrameBoxes, TorchvisionPersonDetector
+from .streaming.person_boxes import COCO_PERSON, BoxSourceError, CsvBoxes, FullFrameBoxes, load_person_detector
 from .streaming.runner import InferenceError, RunOptions, RunSummary, StreamRunner, label_names
 from .streaming.video_io import FileReader, LiveReader, VideoError, is_live_spec
 
@@ -42,10 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder")
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--boxes", help="person boxes: an AVA-format CSV (detector output or ground truth)")
-    who.add_argument("--detector-weights", help="person boxes from a torchvision detector with these local weights")
+    who.add_argument("--detector", "--detector-weights", dest="detector", metavar="PATH",
+                     help="person boxes from a local detector: a TorchScript file (torchvision's detection "
+                          "interface) or torchvision builder weights (--detector-arch)")
     parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn",
-                        help="torchvision.models.detection builder of --detector-weights")
+                        help="torchvision.models.detection builder of a --detector state dict")
     parser.add_argument("--detector-threshold", type=float, default=0.9, help="person score threshold")
+    parser.add_argument("--person-label", type=int, default=COCO_PERSON,
+                        help=f"the detector's label of a person (default {COCO_PERSON}, COCO)")
     parser.add_argument("--box-threshold", type=float, default=None,
                         help="score threshold of --boxes detector rows (default AVA.DETECTION_SCORE_THRESH)")
     parser.add_argument("--video-id", help="the video's id in the outputs and in --boxes (default: file name)")
@@ -60,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, help="stop after this many seconds of video")
     parser.add_argument("--read-timeout", type=float, default=10.0, help="live: seconds without data = gone")
     parser.add_argument("--no-video", action="store_true", help="do not write annotated.mp4")
-    parser.add_argument("--no-timeline", action="store_true", help="do not write timeline.png")
+    parser.add_argument("--no-timeline", action="store_true",
+                        help="do not write timeline.png (nor person_timeline.png)")
+    parser.add_argument("--no-tracks", action="store_true",
+                        help="do not link boxes into person tracks (no track ids, tracks.csv, person_timeline.png)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint is given")
@@ -100,14 +108,14 @@ def _detector(args: argparse.Namespace, device: Any) -> tuple[StreamingDetector,
 
 
 def _box_source(args: argparse.Namespace, cfg: Any, video_id: str, max_boxes: int, device: str) -> Any:
-    """Where the person boxes come from: ``--boxes``, ``--detector-weights`` or the full frame."""
+    """Where the person boxes come from: ``--boxes``, ``--detector`` or the full frame."""
     try:
         if args.boxes:
             threshold = cfg.AVA.DETECTION_SCORE_THRESH if args.box_threshold is None else args.box_threshold
             return CsvBoxes(args.boxes, video_id, threshold, args.time_offset, max_boxes)
-        if args.detector_weights:
-            return TorchvisionPersonDetector(args.detector_weights, args.detector_arch, args.detector_threshold,
-                                             max_boxes, device)
+        if args.detector:
+            return load_person_detector(args.detector, args.detector_arch, threshold=args.detector_threshold,
+                                        max_boxes=max_boxes, device=device, person_label=args.person_label)
         return FullFrameBoxes()
     except BoxSourceError as error:
         raise InferenceError(str(error)) from None
@@ -127,7 +135,8 @@ def run_cli(args: argparse.Namespace) -> RunSummary:
     box_source = _box_source(args, cfg, video_id, detector.model.max_boxes, args.device)
     options = RunOptions(video_id=video_id, interval=args.interval, start=args.start, time_offset=args.time_offset,
                          top_k=args.top_k, draw_top_k=args.draw_top_k, annotate=not args.no_video,
-                         timeline=not args.no_timeline, progress=not args.no_progress, max_seconds=args.max_seconds)
+                         timeline=not args.no_timeline, progress=not args.no_progress, max_seconds=args.max_seconds,
+                         track=not args.no_tracks)
     try:
         if args.live or is_live_spec(args.video):
             reader: FileReader | LiveReader = LiveReader(args.video, timeout=args.read_timeout)

@@ -7,7 +7,8 @@ after clip with memory.
 * :mod:`.video_io`: reading files, cameras and URLs onto the dataset's timeline (the rule of
   :mod:`memvit.data.timeline`, shared with the frames the model is trained on); the annotated video;
 * :mod:`.person_boxes`: where the boxes come from (a CSV, a detector, the full frame);
-* :mod:`.drawing`: boxes and labels on frames, the score timeline;
+* :mod:`.tracking`: boxes linked keyframe to keyframe into person tracks (positions only);
+* :mod:`.drawing`: boxes and labels on frames (placed off other people), the score and person timelines;
 * :mod:`.runner`: the loop behind ``python -m memvit.infer`` and its outputs;
 * :mod:`.onnx_step`: one streaming step as an ONNX graph with the memory as slot tensors
   (behind ``python -m memvit.export``).

@@ -1,5 +1,6 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Where the person boxes of a keyframe come from: a CSV, the full frame, or a local detector.
+"""Where the person boxes of a keyframe come from: a CSV, the full frame, or a local detector
+(a TorchScript file or torchvision builder weights: :func:`load_person_detector`).
 
 Every source returns normalised ``(x1, y1, x2, y2)`` boxes and a score per box. A CSV source
 also fixes *which* keyframes are processed (the seconds it has boxes for, AVA's protocol);
@@ -9,6 +10,10 @@ the others leave the keyframe schedule to the caller.
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,56 +79,153 @@ class CsvBoxes:
         return boxes, np.array([score for _, score in items], dtype=np.float32)
 
 
-class TorchvisionPersonDetector:
-    """A torchvision COCO detector (Faster R-CNN by default) run on keyframes, weights from a local file.
+DEFAULT_ARCH = "fasterrcnn_resnet50_fpn"
+DETECTOR_HINT = ("--detector takes a TorchScript detector (torch.jit.save of a module that maps a list of RGB CHW "
+                 "float tensors in [0, 1] to a list of dicts with boxes, labels and scores, as torchvision's "
+                 "detectors do) or the state dict of a torchvision.models.detection builder (--detector-arch)")
 
-    ``weights``: a state dict (or a checkpoint holding it under ``"model"`` or ``"state_dict"``)
-    for ``torchvision.models.detection.<arch>(num_classes=91)``, e.g. the file torchvision's
-    ``FasterRCNN_ResNet50_FPN_Weights.COCO_V1`` downloads; it is read with
-    ``weights_only=True`` and nothing is downloaded. Keeps persons scoring ``>= threshold``.
+
+def detector_kind(path: str) -> str:
+    """``"torchscript"`` or ``"state_dict"``, from the file's content (not its name).
+
+    Both are zip archives since PyTorch 1.6; a TorchScript archive also holds its code
+    (``<name>/code/__torch__/...``). Anything else that is not a zip archive is taken for a
+    legacy pickled state dict; whether it is one is said when it is read.
+    """
+    if not os.path.isfile(path):
+        raise BoxSourceError(f"{path}: no such detector file", DETECTOR_HINT)
+    try:
+        if not zipfile.is_zipfile(path):
+            return "state_dict"
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as error:
+        raise BoxSourceError(f"{path}: cannot read the detector file ({error})", DETECTOR_HINT) from None
+    if any("/code/__torch__/" in name or name.endswith("/constants.pkl") for name in names):
+        return "torchscript"
+    return "state_dict"
+
+
+def _torchvision_model(path: str, arch: str) -> Any:
+    """``torchvision.models.detection.<arch>(num_classes=91)`` with the weights of ``path`` (nothing downloaded)."""
+    import torch
+    import torchvision.models.detection as detection
+
+    builder = getattr(detection, arch, None)
+    if builder is None or not callable(builder) or arch.startswith("_"):
+        raise BoxSourceError(f"unknown detector architecture {arch!r}: use a builder of "
+                             "torchvision.models.detection, e.g. fasterrcnn_resnet50_fpn (--detector-arch)")
+    model = builder(weights=None, weights_backbone=None, num_classes=91)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any unreadable file: one clear message
+        raise BoxSourceError(f"{path}: neither a TorchScript detector nor a state dict torch.load reads "
+                             f"({type(error).__name__}: {error})", DETECTOR_HINT) from None
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise BoxSourceError(f"{path} holds a {type(state).__name__}, not a state dict", DETECTOR_HINT)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise BoxSourceError(f"{path} does not fit torchvision's {arch}: {error}",
+                             "name the builder the weights belong to with --detector-arch") from None
+    return model
+
+
+class PersonDetector:
+    """A person detector with torchvision's detection interface, run on keyframes.
+
+    The model takes a list of RGB ``(3, H, W)`` float tensors in [0, 1] (each image at its own
+    size) and returns a list of dicts with ``boxes`` (pixels of that image, x1, y1, x2, y2),
+    ``labels`` and ``scores``; TorchScript'ed torchvision detectors return ``(losses, detections)``,
+    which is accepted too. Boxes labelled ``person_label`` (COCO's 1) scoring ``>= threshold`` are
+    kept, the best ``max_boxes``, normalised by the image's width and height and clipped to [0, 1].
+    Build one with :func:`load_person_detector`.
     """
 
-    def __init__(self, weights: str, arch: str = "fasterrcnn_resnet50_fpn", threshold: float = 0.9,
-                 max_boxes: int = 100, device: str = "cpu") -> None:
-        import torch
-        import torchvision.models.detection as detection
+    keyframes: list[float] | None = None  # a detector runs on whatever keyframes the caller picks
 
-        if not os.path.isfile(weights):
-            raise BoxSourceError(f"{weights}: no such detector weights file")
-        builder = getattr(detection, arch, None)
-        if builder is None or not callable(builder):
-            raise BoxSourceError(f"unknown detector {arch!r}: use a builder of torchvision.models.detection, "
-                                 "e.g. fasterrcnn_resnet50_fpn")
-        model = builder(weights=None, weights_backbone=None, num_classes=91)
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as error:  # any unreadable file: one clear message
-            raise BoxSourceError(f"{weights}: cannot read detector weights ({type(error).__name__}: {error})") from None
-        for key in ("model", "state_dict"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-        try:
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, TypeError, AttributeError) as error:
-            raise BoxSourceError(f"{weights} does not fit torchvision's {arch}: {error}") from None
+    def __init__(self, model: Any, name: str, source: str, *, threshold: float = 0.9, max_boxes: int = 100,
+                 device: str = "cpu", person_label: int = COCO_PERSON) -> None:
         self.model = model.eval().to(device)
-        self.device = device
-        self.threshold, self.max_boxes = threshold, max_boxes
-        self.name = f"{arch} ({os.path.basename(weights)}, persons >= {threshold})"
-        self.keyframes: list[float] | None = None
+        self.name, self.source, self.device = name, source, device
+        self.threshold, self.max_boxes, self.person_label = threshold, max_boxes, person_label
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(boxes (N, 4) normalised, scores (N,))`` for each RGB ``uint8`` ``(H, W, 3)`` image, in one call."""
+        import torch
+
+        if not images:
+            return []
+        tensors = [torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1).float().div(255)
+                   for image in images]
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="RCNN always returns")  # scripted torchvision: handled
+            try:
+                out = self.model(tensors)
+            except torch.jit.Error as error:  # raised inside TorchScript: the file does not follow the interface
+                raise BoxSourceError(f"{self.source}: the detector failed on {len(images)} RGB image(s) of "
+                                     f"{images[0].shape[1]}x{images[0].shape[0]}: {str(error).strip()[-300:]}",
+                                     DETECTOR_HINT) from None
+        detections = self._detections(out, len(images))
+        return [self._persons(found, image.shape[1], image.shape[0]) for found, image in zip(detections, images)]
 
     def boxes(self, time_s: float, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+        return self.detect([image])[0]
 
-        height, width = image.shape[:2]
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255).to(self.device)
-        with torch.no_grad():
-            out = self.model([tensor])[0]
-        keep = (out["labels"] == COCO_PERSON) & (out["scores"] >= self.threshold)
-        boxes, scores = out["boxes"][keep].cpu().numpy(), out["scores"][keep].cpu().numpy()
+    def _detections(self, out: Any, count: int) -> list[dict[str, Any]]:
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict):  # scripted: (losses, detections)
+            out = out[1]
+        ok = isinstance(out, (list, tuple)) and len(out) == count and all(
+            isinstance(d, dict) and all(key in d for key in ("boxes", "labels", "scores")) for d in out)
+        if not ok:
+            raise BoxSourceError(f"{self.source}: the detector returned {_describe(out)} for {count} image(s), "
+                                 "expected a list of dicts with boxes, labels and scores (one per image)",
+                                 DETECTOR_HINT)
+        return list(out)
+
+    def _persons(self, found: dict[str, Any], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        boxes = found["boxes"].detach().float().cpu().numpy().reshape(-1, 4)
+        labels = found["labels"].detach().cpu().numpy().reshape(-1)
+        scores = found["scores"].detach().float().cpu().numpy().reshape(-1)
+        keep = (labels == self.person_label) & (scores >= self.threshold) & np.isfinite(boxes).all(axis=1)
+        boxes, scores = boxes[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")[:self.max_boxes]
-        boxes = boxes[order] / np.array([width, height, width, height], dtype=np.float32)
-        boxes = np.clip(boxes, 0.0, 1.0)
+        boxes = np.clip(boxes[order] / np.array([width, height, width, height], dtype=np.float32), 0.0, 1.0)
         ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         return boxes[ok].astype(np.float32), scores[order][ok].astype(np.float32)
 
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = f" of {type(value[0]).__name__}" if value else ""
+        return f"a {type(value).__name__} of {len(value)}{inner}"
+    return f"a {type(value).__name__}"
+
+
+def load_person_detector(path: str, arch: str | None = None, *, threshold: float = 0.9, max_boxes: int = 100,
+                         device: str = "cpu", person_label: int = COCO_PERSON) -> PersonDetector:
+    """The detector in ``path``: a TorchScript file (``torch.jit.load``; ``arch`` is not needed) or the state
+    dict of ``torchvision.models.detection.<arch>`` (default ``fasterrcnn_resnet50_fpn``), read with
+    ``weights_only=True``; nothing is downloaded. A file that is neither is a :class:`BoxSourceError` naming it."""
+    import torch
+
+    kind = detector_kind(path)
+    if kind == "torchscript":
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated", category=FutureWarning)
+                model = torch.jit.load(path, map_location="cpu")
+        except Exception as error:  # a damaged archive or one from a newer PyTorch: one clear message
+            raise BoxSourceError(f"{path}: cannot load the TorchScript detector ({type(error).__name__}: "
+                                 f"{str(error).strip()[:300]})", DETECTOR_HINT) from None
+        label = f"{os.path.basename(path)} (TorchScript"
+    else:
+        arch = arch or DEFAULT_ARCH
+        model = _torchvision_model(path, arch)
+        label = f"{arch} ({os.path.basename(path)}"
+    person = "persons" if person_label == COCO_PERSON else f"label {person_label}"
+    return PersonDetector(model, f"{label}, {person} >= {threshold})", path, threshold=threshold,
+                          max_boxes=max_boxes, device=device, person_label=person_label)

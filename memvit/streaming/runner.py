@@ -10,12 +10,18 @@ ones. Written to ``DIR`` as it goes:
 
 * ``predictions.csv``: AVA format (``video,sec,x1,y1,x2,y2,action_id,score``, written by the csv
   module, so a video id with commas, quotes or newlines is quoted), appended and flushed per keyframe;
-* ``predictions.jsonl``: one JSON object per keyframe (time, boxes, top-k labels with names), appended
-  and flushed per keyframe;
-* ``annotated.mp4``: the input with boxes and top labels, at its own size and frame rate (fragmented,
-  flushed as it goes);
-* ``timeline.png``: per-class scores over the video; ``summary.json``: figures and warnings (both
-  written at the end, atomically: :mod:`memvit.files`).
+* ``predictions.jsonl``: one JSON object per keyframe (time, boxes with their track ids, top-k labels
+  with names), appended and flushed per keyframe;
+* ``tracks.csv``: the track id of every box (``video,time,track,x1,y1,x2,y2,box_score``, the time and
+  box written as in ``predictions.csv``), appended and flushed per keyframe;
+* ``annotated.mp4``: the input with boxes coloured by track and their labels, at its own size and frame
+  rate (fragmented, flushed as it goes);
+* ``timeline.png``: per-class scores over the video; ``person_timeline.png``: the actions of each
+  track over time; ``summary.json``: figures and warnings (written at the end, atomically:
+  :mod:`memvit.files`).
+
+Boxes are linked into person tracks keyframe to keyframe by their positions alone
+(:class:`~memvit.streaming.tracking.BoxTracker`), whatever their source.
 
 A camera (``--video 0``) or stream URL (``rtsp://``, ``tcp://``, ... or ``--live`` for a FIFO) is
 read in a thread; when the model is slower than real time, whole clips are dropped (counted)
@@ -37,7 +43,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -45,12 +51,19 @@ from ..cli import UserError
 from ..data.ava_files import box_csv_row
 from ..files import atomic_path, write_json
 from .detector import ClipSpec, Detections, StreamingDetector
+from .tracking import BoxTracker
 from .video_io import AnnotatedVideoWriter, FileReader, Frame, LiveReader, Timeline, VideoError
+
+if TYPE_CHECKING:
+    from .drawing import FrameLabels
 
 logger = logging.getLogger(__name__)
 
 CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.jsonl", "annotated.mp4"
 TIMELINE_NAME, SUMMARY_NAME = "timeline.png", "summary.json"
+TRACKS_NAME, PERSON_TIMELINE_NAME = "tracks.csv", "person_timeline.png"
+TRACKS_HEADER = ("video", "time", "track", "x1", "y1", "x2", "y2", "box_score")
+PERSON_LANES, PERSON_THRESHOLD = 3, 0.5  # person timeline: best labels per keyframe, and the score they need
 
 
 class InferenceError(UserError, RuntimeError):
@@ -69,6 +82,7 @@ class RunOptions:
     draw_top_k: int = 3  # labels per box drawn on the video
     annotate: bool = True
     timeline: bool = True
+    track: bool = True  # link boxes into person tracks (track ids, person timeline)
     progress: bool = True
     max_seconds: float | None = None  # stop after this much video (live sources)
 
@@ -99,11 +113,13 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     stopped: str | None = None  # where the run stopped as asked (--max-seconds), before the video's end
+    tracks: int | None = None  # person tracks started (None: tracking off)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        tracks = "" if self.tracks is None else f", {self.tracks} person tracks"
         out = [f"{self.video_id}: {self.clips} clips over {self.video_seconds:.1f} s of video in "
-               f"{self.wall_seconds:.1f} s ({self.boxes} boxes)"]
+               f"{self.wall_seconds:.1f} s ({self.boxes} boxes{tracks})"]
         if self.latency_ms:
             lat = self.latency_ms
             out.append(f"latency per clip: mean {lat['mean']:.0f} ms, median {lat['p50']:.0f} ms, "
@@ -132,7 +148,7 @@ class PredictionWriter:
     """
 
     def __init__(self, out_dir: str, video_id: str, names: dict[int, str], class_ids: Sequence[int],
-                 top_k: int) -> None:
+                 top_k: int, tracks: bool = False) -> None:
         self.video_id, self.names, self.top_k = video_id, names, top_k
         self.class_ids = list(class_ids)  # 1-based AVA ids written / ranked
         self.csv_path = os.path.join(out_dir, CSV_NAME)
@@ -141,25 +157,49 @@ class PredictionWriter:
         self._csv: TextIO = open(self.csv_path, "w", encoding="utf-8", newline="")  # streamed: closed in close()
         self._rows = csv.writer(self._csv, lineterminator="\n")
         self._json: TextIO = open(self.json_path, "w", encoding="utf-8")  # streamed: as the CSV
+        self.tracks_path: str | None = None
+        self._tracks: TextIO | None = None
+        if tracks:
+            self.tracks_path = os.path.join(out_dir, TRACKS_NAME)
+            self._tracks = open(self.tracks_path, "w", encoding="utf-8", newline="")  # streamed: as the CSV
+            self._track_rows = csv.writer(self._tracks, lineterminator="\n")
+            self._track_rows.writerow(TRACKS_HEADER)
         self.times: list[float] = []
         self.peaks: list[np.ndarray] = []  # per keyframe: the best score of each class over its boxes
+        # per track: (keyframe index, its best labels scoring >= PERSON_THRESHOLD) at each keyframe it is seen
+        self.people: dict[int, list[tuple[int, list[tuple[str, float]]]]] = {}
 
     def labels(self, detections: Detections, k: int) -> list[list[tuple[int, float]]]:
         """Per box, the ``k`` best ``(AVA id, score)`` among the ranked classes."""
         ranked = detections.top_k(k, [c - 1 for c in self.class_ids])
         return [[(index + 1, score) for index, score in box] for box in ranked]
 
-    def add(self, time_s: float, detections: Detections, box_scores: np.ndarray, extra: dict[str, Any]) -> None:
+    def name(self, cid: int) -> str:
+        return self.names.get(cid, f"class {cid}")
+
+    def add(self, time_s: float, detections: Detections, box_scores: np.ndarray, extra: dict[str, Any],
+            tracks: Sequence[int] | None = None) -> None:
+        """One keyframe's rows and record; ``tracks``: the track id of each box (None: tracking off)."""
         columns = np.asarray(self.class_ids) - 1
         for box, row in zip(detections.boxes, detections.scores):  # AVA rows; the time as format_timestamp writes it
             self._rows.writerows(box_csv_row(self.video_id, time_s, box, cid, float(row[c]))
                                  for cid, c in zip(self.class_ids, columns))
-        record = {"video": self.video_id, "time": round(time_s, 6), "detections": [
-            {"box": [round(float(v), 4) for v in box], "box_score": round(float(bs), 4),
-             "labels": [{"id": cid, "name": self.names.get(cid, f"class {cid}"), "score": round(score, 6)}
-                        for cid, score in labels]}
-            for box, bs, labels in zip(detections.boxes, box_scores, self.labels(detections, self.top_k))],
-            **extra}
+        ranked = self.labels(detections, max(self.top_k, PERSON_LANES))
+        boxes = [{"box": [round(float(v), 4) for v in box], "box_score": round(float(bs), 4),
+                  "labels": [{"id": cid, "name": self.name(cid), "score": round(score, 6)}
+                             for cid, score in labels[:self.top_k]]}
+                 for box, bs, labels in zip(detections.boxes, box_scores, ranked)]
+        if tracks is not None:
+            for entry, track in zip(boxes, tracks):
+                entry["track"] = int(track)
+            for box, bs, track, labels in zip(detections.boxes, box_scores, tracks, ranked):
+                video, sec, *coords = box_csv_row(self.video_id, time_s, box, None, None)[:6]  # as predictions.csv
+                self._track_rows.writerow([video, sec, int(track), *coords, f"{float(bs):.4f}"])
+                self.people.setdefault(int(track), []).append(
+                    (len(self.times), [(self.name(cid), s) for cid, s in labels[:PERSON_LANES]
+                                       if s >= PERSON_THRESHOLD]))
+            self._tracks.flush()
+        record = {"video": self.video_id, "time": round(time_s, 6), "detections": boxes, **extra}
         self._json.write(json.dumps(record) + "\n")
         self._csv.flush()
         self._json.flush()
@@ -170,6 +210,8 @@ class PredictionWriter:
     def close(self) -> None:
         self._csv.close()
         self._json.close()
+        if self._tracks is not None:
+            self._tracks.close()
 
 
 # ---------------------------------------------------------------------------------------------- the walk
@@ -202,6 +244,9 @@ class _Schedule:
 class _Shown:
     boxes: np.ndarray
     labels: list[list[tuple[str, float]]]
+    tracks: list[int] | None
+    header: str
+    plan: FrameLabels | None = None  # where its labels go, decided at the first frame drawn
 
 
 class StreamRunner:
@@ -231,9 +276,11 @@ class StreamRunner:
         self.latencies: list[float] = []
         try:
             os.makedirs(out_dir, exist_ok=True)
-            self.predictions = PredictionWriter(out_dir, options.video_id, names, class_ids, options.top_k)
+            self.predictions = PredictionWriter(out_dir, options.video_id, names, class_ids, options.top_k,
+                                                tracks=options.track)
         except OSError as error:
             raise InferenceError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
+        self.tracker = BoxTracker() if options.track else None
         self.video: AnnotatedVideoWriter | None = None
         if options.annotate:
             try:
@@ -271,12 +318,13 @@ class StreamRunner:
         latency = time.perf_counter() - started
         self.latencies.append(latency)
         t_out = t + self.options.time_offset
+        tracks = None if self.tracker is None else [int(i) for i in self.tracker.update(detections.boxes, t)]
         self.predictions.add(t_out, detections, box_scores,
-                             {"latency_ms": round(latency * 1000, 2), "lag_s": round(lag, 3)})
+                             {"latency_ms": round(latency * 1000, 2), "lag_s": round(lag, 3)}, tracks)
         if self.video is not None:
             draw = self.predictions.labels(detections, self.options.draw_top_k)
-            self.shown[k] = _Shown(detections.boxes, [[(self.names.get(cid, f"class {cid}"), s) for cid, s in row]
-                                                      for row in draw])
+            self.shown[k] = _Shown(detections.boxes, [[(self.predictions.name(cid), s) for cid, s in row]
+                                                      for row in draw], tracks, f"{t_out:.1f}s")
         self.summary.clips += 1
         if self.bar is not None:
             self.bar.set_postfix_str(f"t={t_out:.1f}s {latency * 1000:.0f} ms/clip", refresh=False)
@@ -324,10 +372,12 @@ class StreamRunner:
             shown = self.shown.get(k)
             image = frame.image
             if shown is not None and near:
-                from .drawing import draw_detections
+                from .drawing import draw_labels, plan_labels
 
-                image = draw_detections(image, shown.boxes, shown.labels,
-                                        header=f"{t_k + self.options.time_offset:.1f}s")
+                if shown.plan is None or shown.plan.size != image.shape[:2]:  # labels laid out once per keyframe
+                    shown.plan = plan_labels(*image.shape[:2], shown.boxes, shown.labels, tracks=shown.tracks,
+                                             header=shown.header)
+                image = draw_labels(image, shown.plan)
             self.video.write(image, frame.time)
             self.summary.frames_written += 1
             for old in [i for i in self.shown if i < k - 1]:
@@ -382,8 +432,11 @@ class StreamRunner:
             self.video.close()
             s.outputs["video"] = self.video.path
         s.outputs["csv"], s.outputs["json"] = self.predictions.csv_path, self.predictions.json_path
+        if self.tracker is not None:
+            s.tracks = self.tracker.started
+            s.outputs["tracks"] = self.predictions.tracks_path
         if self.options.timeline:
-            from .drawing import plot_timeline
+            from .drawing import plot_person_timeline, plot_timeline
 
             path = os.path.join(self.out_dir, TIMELINE_NAME)
             names = [self.names.get(cid, f"class {cid}") for cid in self.predictions.class_ids]
@@ -392,6 +445,12 @@ class StreamRunner:
                 plot_timeline(tmp, self.predictions.times, peaks, names,
                               title=f"{self.options.video_id}: best score per class over time")
             s.outputs["timeline"] = path
+            if self.tracker is not None:
+                path = os.path.join(self.out_dir, PERSON_TIMELINE_NAME)
+                plot_person_timeline(path, self.predictions.times, self.predictions.people,
+                                     threshold=PERSON_THRESHOLD, lanes=PERSON_LANES,
+                                     title=f"{self.options.video_id}: actions per person track")
+                s.outputs["person_timeline"] = path
         reader = self.reader
         s.frames_read, s.frames_dropped = reader.frames_read, reader.dropped_frames
         s.error = reader.error or failure
