@@ -26,7 +26,8 @@ that tells an answering person from any other. Only a model that remembers earli
 
 The classes are data (:mod:`.classes`); :mod:`.annotate` derives the boxes, labels, excluded
 timestamps and detector boxes of a split; :mod:`.write` puts the set on disk through
-:mod:`memvit.data.ava_files` (:func:`generate`). Command line (:mod:`.command`):
+:mod:`memvit.data.ava_files` (:func:`generate`); with ``--videos`` :mod:`.export` also writes each video as an
+MP4 and its ground truth as a CVAT file, the input of ``python -m memvit.data.convert``. Command line (:mod:`.command`):
 ``python -m memvit.data.synthetic --out data/synthetic`` (``--help`` for the options).
 """
 

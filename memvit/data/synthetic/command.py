@@ -29,12 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
     parser.add_argument("--long-range", action="store_true",
                         help="add the signal classes: 'see' (local) and 'answer' (seconds later; needs memory)")
+    parser.add_argument("--videos", action="store_true",
+                        help="also write videos/<id>.mp4 (H.264, 30 fps) and cvat/<id>.xml (the ground truth as a "
+                             "CVAT for video 1.1 export): input for python -m memvit.data.convert cvat")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     # A bad parameter is a SyntheticParameterError (a UserError: one message, exit 2); anything else is a bug.
     info = generate(args.out, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
                     size=tuple(args.size), seed=args.seed, jpeg_quality=args.quality, overwrite=args.overwrite,
-                    classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet)
+                    classes=LONG_RANGE_CLASSES if args.long_range else DEFAULT_CLASSES, progress=not args.quiet,
+                    videos=args.videos)
     state = f"generated in {info.elapsed_s:.1f} s" if info.generated else "already complete, left as it is"
     print(f"{info.root}: {state}")
     for s in SPLITS:

@@ -99,8 +99,10 @@ def render_frame(background: np.ndarray, noise: np.ndarray, people: Sequence[tup
 
 
 def render_video(plan: VideoPlan, frames_dir: Path, jpeg_quality: int,
-                 on_frame: Callable[[], None] | None = None) -> None:
-    """Write ``frames_dir/<video>/<video>_000001.jpg ...`` (RGB content, JPEG via cv2 like AVA's ffmpeg)."""
+                 on_frame: Callable[[], None] | None = None,
+                 on_image: Callable[[int, np.ndarray], None] | None = None) -> None:
+    """Write ``frames_dir/<video>/<video>_000001.jpg ...`` (RGB content, JPEG via cv2 like AVA's ffmpeg);
+    ``on_image(k, rgb)`` also gets each frame (the synthetic set's MP4 encodes the same frames)."""
     rng = np.random.default_rng(plan.background_seed)
     background = render_background(rng, plan.size)
     noise = [np.rint(rng.normal(0, NOISE_STD, background.shape)).astype(np.int16) for _ in range(NOISE_FIELDS)]
@@ -116,6 +118,8 @@ def render_video(plan: VideoPlan, frames_dir: Path, jpeg_quality: int,
         frame = render_frame(background if signal is None else lit_rooms[signal.colour], noise[which[k]], people)
         if not cv2.imwrite(str(out / frame_name(plan.name, k)), frame[:, :, ::-1], params):
             raise OSError(f"cv2 could not write {out / frame_name(plan.name, k)}")
+        if on_image is not None:
+            on_image(k, frame)
         if on_frame is not None:
             on_frame()
 

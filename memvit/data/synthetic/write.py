@@ -38,6 +38,7 @@ from ..ava_files import (
 )
 from .annotate import DETECTION_SCORE_THRESH, SplitData, build_split, groundtruth_rows
 from .classes import DEFAULT_CLASSES, ActionClass, SyntheticParameterError, check_classes, label_map_entries
+from .export import mp4_writer, video_file, write_cvat
 from .plan import ANSWER_SECONDS, SIGNAL_SECONDS, VideoPlan
 from .render import OBJECT_RGB, SIGNAL_RGB, SIGNAL_TINT, SPEECH_RGB, render_video
 
@@ -95,10 +96,13 @@ def ava_config(root: str | Path, num_classes: int = len(DEFAULT_CLASSES)) -> dic
 
 
 def _params(videos_train: int, videos_val: int, seconds: int, size: tuple[int, int], seed: int,
-            classes: Sequence[ActionClass], jpeg_quality: int) -> dict[str, Any]:
-    return {"generator": GENERATOR, "version": GENERATOR_VERSION, "seed": seed, "videos_train": videos_train,
-            "videos_val": videos_val, "seconds": seconds, "size": list(size), "jpeg_quality": jpeg_quality,
-            "classes": [[c.name, c.label_type, c.behaviour] for c in classes]}
+            classes: Sequence[ActionClass], jpeg_quality: int, videos: bool = False) -> dict[str, Any]:
+    params = {"generator": GENERATOR, "version": GENERATOR_VERSION, "seed": seed, "videos_train": videos_train,
+              "videos_val": videos_val, "seconds": seconds, "size": list(size), "jpeg_quality": jpeg_quality,
+              "classes": [[c.name, c.label_type, c.behaviour] for c in classes]}
+    if videos:  # only then: a set without them stays byte for byte what it was
+        params["mp4_and_cvat"] = True
+    return params
 
 
 def _read_meta(root: Path) -> dict[str, Any] | None:
@@ -159,7 +163,7 @@ def _read_manifest(root: Path) -> dict[str, Any] | None:
 def _manifest_paths(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(files, folders) a manifest names, relative; folders deepest first (for removal)."""
     files = [str(f) for f in manifest.get("files", [])]
-    folders = {FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR}
+    folders = {FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR, *(str(Path(f).parent) for f in files if "/" in f)}
     for video, count in manifest.get("frames", {}).items():
         files += [f"{FRAMES_DIR}/{video}/{frame_name(video, k)}" for k in range(int(count))]
         folders.add(f"{FRAMES_DIR}/{video}")
@@ -240,6 +244,17 @@ def _install(staging: Path, root: Path, old: dict[str, Any] | None) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+_VIDEOS_README = """
+videos/<id>.mp4 and cvat/<id>.xml (--videos): each video as H.264 MP4 (frame k of its folder at k/30 s, so
+AVA second 900+s is video time s) and its ground truth as a CVAT for video 1.1 export (a 'person' track per
+person with one checkbox per class; an 'exclude' box at each excluded keyframe). To use them as your own data
+(video seconds from 0: AVA.TIMELINE_START 0.0):
+  python -m memvit.data.convert cvat <dir>/cvat/syn-train-*.xml --videos <dir>/videos --out <ann> --split train
+  python -m memvit.data.convert cvat <dir>/cvat/syn-val-*.xml --videos <dir>/videos --out <ann> --split val \\
+      --label-map <ann>/ava_action_list_v2.2_for_activitynet_2019.pbtxt
+"""
+
+
 def _readme(params: dict[str, Any], classes: Sequence[ActionClass]) -> str:
     h, w = params["size"]
     lines = [
@@ -265,7 +280,7 @@ def _readme(params: dict[str, Any], classes: Sequence[ActionClass]) -> str:
 def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4, seconds: int = 24,
              size: tuple[int, int] = (128, 170), seed: int = 0, classes: Sequence[ActionClass] = DEFAULT_CLASSES,
              jpeg_quality: int = 90, overwrite: bool = False, progress: bool = True,
-             cli_names: tuple[str, str] = ("--out", "--overwrite")) -> SyntheticInfo:
+             cli_names: tuple[str, str] = ("--out", "--overwrite"), videos: bool = False) -> SyntheticInfo:
     """Write a synthetic AVA v2.2 data set to ``out_dir`` (``size`` = (height, width), ``seconds`` per video).
 
     Deterministic in its arguments. Idempotent: a complete set with the same arguments is left as it is;
@@ -274,6 +289,8 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
     non-empty folder without it (e.g. the real AVA) is refused with :class:`DataFolderError`. The set
     is written into a folder beside ``out_dir`` and moved into place at the end, so a failure midway
     leaves the old contents intact. ``cli_names``: the output and overwrite options its messages name.
+    ``videos``: also each video as ``videos/<id>.mp4`` and its ground truth as ``cvat/<id>.xml``
+    (:mod:`.export`: a user's own data as it would come, for ``python -m memvit.data.convert cvat``).
     """
     start = time.perf_counter()
     check_classes(classes)
@@ -290,7 +307,7 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
         raise SyntheticParameterError(f"jpeg_quality: 1 ... 100, got {jpeg_quality}")
     size = (int(size[0]), int(size[1]))
     root = Path(out_dir)
-    params = _params(videos_train, videos_val, seconds, size, seed, classes, jpeg_quality)
+    params = _params(videos_train, videos_val, seconds, size, seed, classes, jpeg_quality, videos)
 
     if root.exists() and not root.is_dir():
         raise DataFolderError(f"{cli_names[0]} {root} is a file, not a folder", f"choose another {cli_names[0]}")
@@ -332,7 +349,7 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
     staging.mkdir()
     write_bytes(staging / PARTIAL_MARKER, b"")
     try:
-        meta = _write_set(staging, root, splits, params, classes, jpeg_quality, progress)
+        meta = _write_set(staging, root, splits, params, classes, jpeg_quality, progress, videos)
         _install(staging, root, old)
     finally:
         if staging.exists():
@@ -341,18 +358,25 @@ def generate(out_dir: str | Path, *, videos_train: int = 16, videos_val: int = 4
 
 
 def _write_set(staging: Path, root: Path, splits: dict[str, SplitData], params: dict[str, Any],
-               classes: Sequence[ActionClass], jpeg_quality: int, progress: bool) -> dict[str, Any]:
+               classes: Sequence[ActionClass], jpeg_quality: int, progress: bool, videos: bool) -> dict[str, Any]:
     """Write the whole set into ``staging`` (``root`` is where it will live); returns its meta."""
     frames, lists, notes = staging / FRAMES_DIR, staging / FRAME_LISTS_DIR, staging / ANNOTATIONS_DIR
     for folder in (frames, lists, notes):
         folder.mkdir(parents=True, exist_ok=True)
     total = sum(p.num_frames for d in splits.values() for p in d.plans)
+    exported = []
     with tqdm(total=total, unit="frame", desc=f"synthetic AVA -> {root}", disable=not progress) as bar:
         for data in splits.values():
             for plan in data.plans:
-                render_video(plan, frames, jpeg_quality, on_frame=bar.update)
+                if not videos:
+                    render_video(plan, frames, jpeg_quality, on_frame=bar.update)
+                    continue
+                with mp4_writer(staging, plan) as on_image:
+                    render_video(plan, frames, jpeg_quality, on_frame=bar.update, on_image=on_image)
+                excluded = [sec - FIRST_SECOND for video, sec in data.excluded if video == plan.name]
+                exported += [video_file(plan.name), write_cvat(staging, plan, classes, excluded)]
 
-    files = [f"{ANNOTATIONS_DIR}/{LABEL_MAP_FILE}"]
+    files = [*exported, f"{ANNOTATIONS_DIR}/{LABEL_MAP_FILE}"]
     write_label_map(notes / LABEL_MAP_FILE, label_map_entries(classes))
     for s, data in splits.items():
         excluded = set(data.excluded)
@@ -362,7 +386,7 @@ def _write_set(staging: Path, root: Path, splits: dict[str, SplitData], params: 
         write_boxes_csv(notes / predicted_boxes_file(s), data.detections)
         files += [f"{FRAME_LISTS_DIR}/{frame_list_file(s)}", f"{ANNOTATIONS_DIR}/{groundtruth_file(s)}",
                   f"{ANNOTATIONS_DIR}/{excluded_file(s)}", f"{ANNOTATIONS_DIR}/{predicted_boxes_file(s)}"]
-    write_text(staging / README_FILE, _readme(params, classes))
+    write_text(staging / README_FILE, _readme(params, classes) + (_VIDEOS_README if videos else ""))
     files.append(README_FILE)
 
     meta = {
