@@ -13,7 +13,8 @@ from typing import Any
 
 from . import compat  # noqa: F401  (must run before anything imports pytorchvideo)
 
-__all__ = ["MeMViT", "MemoryState", "StreamingDetector", "create_memvit", "memvit_16_16x4", "memvit_24_32x3"]
+__all__ = ["FuseReport", "MeMViT", "MemoryState", "StreamingDetector", "create_memvit", "fuse_attention",
+           "memvit_16_16x4", "memvit_24_32x3"]
 _HOMES = {"StreamingDetector": ".streaming"}  # everything else comes from .models
 __version__ = "0.1.0"
 

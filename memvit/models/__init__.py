@@ -1,7 +1,7 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
 """MeMViT as PyTorchVideo-style components: attention, block, heads, memory, builders."""
 
-from .add_memory import MemoryAugmentedMViT, MemoryMultiScaleAttention, add_memory
+from .add_memory import FusedMultiScaleAttention, MemoryAugmentedMViT, MemoryMultiScaleAttention, add_memory
 from .attention import (
     BoxMemoryAttention,
     MemoryAttention,
@@ -11,6 +11,7 @@ from .attention import (
     split_heads,
 )
 from .blocks import MemoryMultiScaleBlock
+from .fuse import FuseReport, fuse_attention
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
 from .memory import (
     MemoryBackend,
@@ -41,6 +42,8 @@ from .stem import PatchEmbed
 __all__ = [
     "BoxMemoryAttention",
     "ClassificationHead",
+    "FuseReport",
+    "FusedMultiScaleAttention",
     "MEMVIT_16_16X4",
     "MEMVIT_24_32X3",
     "MeMViT",
@@ -66,6 +69,7 @@ __all__ = [
     "attention_implementation",
     "attention_pool",
     "create_memvit",
+    "fuse_attention",
     "keep_max_len",
     "memory_key_values",
     "memory_step",

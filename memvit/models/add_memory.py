@@ -3,10 +3,12 @@
 
 PyTorchVideo's MViT (``create_multiscale_vision_transformers``, ``hub.mvit_base_16x4``) is
 MViT v1: absolute position embeddings, no relative positions, no residual pooling, q/k/v
-projected before pooling (``pool_first=False``). :func:`add_memory` swaps its attention
-modules for :class:`MemoryMultiScaleAttention`, which keeps every original parameter under the
-same name and adds a learnable compression, and returns a :class:`MemoryAugmentedMViT` whose
-forward takes ``video_ids`` like :class:`memvit.models.MeMViT`. The memory itself is
+projected before pooling (``pool_first=False``). :class:`FusedMultiScaleAttention` is its
+attention on ``memvit_ext``'s op, keeping every original parameter under the same name; it is
+what :func:`memvit.fuse_attention` swaps in (no memory) and, as
+:class:`MemoryMultiScaleAttention` with a learnable compression, what :func:`add_memory` swaps
+in. :func:`add_memory` returns a :class:`MemoryAugmentedMViT` whose forward takes
+``video_ids`` like :class:`memvit.models.MeMViT`. The memory itself is
 :mod:`memvit.models.memory`'s, as in MeMViT.
 
 What is cached (a difference from MeMViT, whose pool-first layers cache un-projected inputs and
@@ -21,7 +23,7 @@ from collections.abc import Hashable, Sequence
 from pytorchvideo.layers.attention import MultiScaleAttention, _attention_pool
 from torch import Tensor, nn
 
-from memvit_ext import memory_pooling_attention
+from memvit_ext import KVSegment, memory_pooling_attention
 
 from .attention import MemoryAttention, merge_heads, split_heads
 from .memory import MemoryBackend, MemoryBackendStep, MemoryState, memory_key_values, memory_step
@@ -34,18 +36,26 @@ class _StepSlot:
     step: MemoryBackendStep | None = None
 
 
-class MemoryMultiScaleAttention(MemoryAttention):
-    """A PyTorchVideo ``MultiScaleAttention`` with memory (same parameters + ``compress_*``).
+def pytorchvideo_refusal(attn: nn.Module) -> str | None:
+    """Why :class:`FusedMultiScaleAttention` cannot stand in for ``attn`` (None when it can)."""
+    if type(attn) is not MultiScaleAttention:
+        return (f"{type(attn).__qualname__} subclasses PyTorchVideo's MultiScaleAttention; its forward may "
+                "differ from the one the fused module reproduces")
+    return None
 
-    The forward is PyTorchVideo's (project, pool, attend, ``proj``), with the cached clips'
-    keys/values placed before the current clip's and attention through ``memvit_ext``
-    (no relative positions, no residual).
+
+class FusedMultiScaleAttention(MemoryAttention):
+    """A PyTorchVideo ``MultiScaleAttention`` whose attention runs on ``memvit_ext``'s op.
+
+    The forward is PyTorchVideo's (project, pool, attend, ``proj``; pool-first or not, any
+    pooling module) with ``softmax(scale q k^T) v`` computed by the op (no relative positions,
+    no residual). Every child keeps its name, so state dicts load either way. With a ``slot``
+    (:class:`MemoryMultiScaleAttention`) the cached clips' keys/values are placed before the
+    current clip's; without one there is no memory.
     """
 
-    def __init__(self, attn: MultiScaleAttention, slot: _StepSlot, memory_name: str,
-                 compress_kernel: Sequence[int] | None = (7, 3, 3), compress_stride: Sequence[int] = (4, 2, 2),
-                 norm_eps: float = 1e-6) -> None:
-        super().__init__(memory_name, attend_memory=True)
+    def __init__(self, attn: MultiScaleAttention, slot: _StepSlot | None = None, memory_name: str = "") -> None:
+        super().__init__(memory_name, attend_memory=slot is not None)
         for name, child in attn.named_children():
             self.add_module(name, child)
         self.num_heads = attn.num_heads
@@ -54,7 +64,6 @@ class MemoryMultiScaleAttention(MemoryAttention):
         self.pool_first = attn.pool_first
         self.dropout_rate = attn.dropout_rate
         self._slot = slot
-        self.build_compression(attn.q.in_features, compress_kernel, compress_stride, norm_eps)
 
     def _pool(self, name: str, x: Tensor, thw: Sequence[int]) -> tuple[Tensor, list[int]]:
         return _attention_pool(x, getattr(self, f"pool_{name}", None), list(thw), has_cls_embed=self.has_cls_embed,
@@ -72,11 +81,15 @@ class MemoryMultiScaleAttention(MemoryAttention):
             q, q_thw = self._pool("q", split_heads(self.q(x), H), thw_shape)
             k, kv_thw = self._pool("k", split_heads(self.k(x), H), thw_shape)
             v, _ = self._pool("v", split_heads(self.v(x), H), thw_shape)
-        k, v = merge_heads(k), merge_heads(v)
-        gathered = self.read_write_memory(self._slot.step, k, v, kv_thw, self.has_cls_embed)
-        segments, mask = memory_key_values(gathered, k, v, kv_thw, self.has_cls_embed,
-                                           to_heads_k=lambda t: split_heads(t, H),
-                                           to_heads_v=lambda t: split_heads(t, H))
+        step = self._slot.step if self._slot is not None else None
+        if step is None:  # no memory: the current clip is the only segment
+            segments, mask = [KVSegment(k, v, tuple(int(n) for n in kv_thw), self.has_cls_embed)], None
+        else:
+            k, v = merge_heads(k), merge_heads(v)
+            gathered = self.read_write_memory(step, k, v, kv_thw, self.has_cls_embed)
+            segments, mask = memory_key_values(gathered, k, v, kv_thw, self.has_cls_embed,
+                                               to_heads_k=lambda t: split_heads(t, H),
+                                               to_heads_v=lambda t: split_heads(t, H))
         out = memory_pooling_attention(q, tuple(q_thw), segments, q_has_cls=self.has_cls_embed, rel_pos=None,
                                        scale=self.scale, residual=False, attn_mask=mask,
                                        implementation=self.implementation)
@@ -84,6 +97,20 @@ class MemoryMultiScaleAttention(MemoryAttention):
         if self.dropout_rate > 0.0:
             out = self.proj_drop(out)
         return out, q_thw
+
+
+class MemoryMultiScaleAttention(FusedMultiScaleAttention):
+    """A PyTorchVideo ``MultiScaleAttention`` with memory (same parameters + ``compress_*``).
+
+    :class:`FusedMultiScaleAttention` reading and writing the memory step that the wrapper
+    hands over through ``slot``, with MeMViT's learnable compression of cached clips.
+    """
+
+    def __init__(self, attn: MultiScaleAttention, slot: _StepSlot, memory_name: str,
+                 compress_kernel: Sequence[int] | None = (7, 3, 3), compress_stride: Sequence[int] = (4, 2, 2),
+                 norm_eps: float = 1e-6) -> None:
+        super().__init__(attn, slot, memory_name)
+        self.build_compression(attn.q.in_features, compress_kernel, compress_stride, norm_eps)
 
 
 class MemoryAugmentedMViT(nn.Module):
