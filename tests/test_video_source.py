@@ -208,3 +208,27 @@ def test_a_splits_videos_are_those_its_ground_truth_names(own_videos, tmp_path):
     cfg.AVA.ANNOTATION_DIR = str(annotations)
     assert {k.video for k in build_ava_dataset(cfg, "test").keyframes} == {"cam_b"}
     assert {k.video for k in build_ava_dataset(cfg, "train").keyframes} == {"cam_a", "cam_b"}
+
+
+def test_the_row_loader_resumes_mid_epoch_where_the_sampler_says(own_videos):
+    """Resume: the sampler's saved iteration is where the row loader starts, with the batches an
+    uninterrupted epoch gives from there."""
+    from memvit.data.ava import build_ava_dataset
+    from memvit.data.loader import StreamRowLoader, stream_loader, stream_sampler
+
+    cfg = cfg_for(own_videos, "videos")
+    cfg.TRAIN.BATCH_SIZE = 2
+    cfg.DATA_LOADER.NUM_WORKERS = 2
+    dataset = build_ava_dataset(cfg, "train")
+    sampler = stream_sampler(cfg, dataset, "train")
+    sampler.set_epoch(1)
+    whole = list(stream_loader(cfg, dataset, sampler, epoch=1))
+    state = sampler.state_dict(2)
+    resumed_sampler = stream_sampler(cfg, dataset, "train")
+    resumed_sampler.load_state_dict(state)
+    loader = stream_loader(cfg, dataset, resumed_sampler, epoch=1)
+    assert isinstance(loader, StreamRowLoader) and len(loader) == len(whole) - 2
+    rest = list(loader)
+    assert [b["box_keys"] for b in rest] == [b["box_keys"] for b in whole[2:]]
+    for a, b in zip(rest, whole[2:]):
+        torch.testing.assert_close(a["video"], b["video"])

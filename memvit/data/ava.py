@@ -207,7 +207,7 @@ class FrameFolders:
         self.lengths = {video: len(paths) for video, paths in frame_lists.items()}
         self._videos: dict[str, AvaFrameVideo] = {}
 
-    def reader(self, video: str) -> AvaFrameVideo:
+    def reader(self, video: str, stream: int = 0) -> AvaFrameVideo:
         if video not in self._videos:
             paths = [os.path.join(self.frame_dir, p) for p in self.frame_lists[video]]
             self._videos[video] = AvaFrameVideo.from_frame_paths(paths, fps=FPS)
@@ -236,17 +236,20 @@ class VideoFiles:
         self.indexes = dict(indexes)
         self.start = Fraction(repr(timeline_start) if isinstance(timeline_start, float) else timeline_start)
         self.lengths = {video: index.length for video, index in self.indexes.items()}
-        self._readers: OrderedDict[str, VideoClipReader] = OrderedDict()
+        self._readers: OrderedDict[tuple[int, str], VideoClipReader] = OrderedDict()
 
-    def reader(self, video: str) -> VideoClipReader:
-        if video in self._readers:
-            self._readers.move_to_end(video)
+    def reader(self, video: str, stream: int = 0) -> VideoClipReader:
+        """The reader of ``video`` for ``stream``: two streams in one video (the sampler cuts streams
+        anywhere) each keep their own position, so neither makes the other seek."""
+        key = (stream, video)
+        if key in self._readers:
+            self._readers.move_to_end(key)
         else:
             in_worker = torch.utils.data.get_worker_info() is not None  # workers share the cores: one thread each
-            self._readers[video] = VideoClipReader(self.indexes[video], self.start, FPS, threads=1 if in_worker else 0)
+            self._readers[key] = VideoClipReader(self.indexes[video], self.start, FPS, threads=1 if in_worker else 0)
             while len(self._readers) > self.open_readers:
                 self._readers.popitem(last=False)[1].close()
-        return self._readers[video]
+        return self._readers[key]
 
     def frame_size(self, video: str) -> tuple[int, int] | None:
         return self.indexes[video].size
@@ -381,7 +384,8 @@ class AvaDataset(torch.utils.data.Dataset):
         if len(boxes) > self.max_boxes:
             problems.append(f"{keyframe.video} {keyframe.sec}: {len(boxes)} boxes, kept the first {self.max_boxes}")
             boxes, labels = boxes[: self.max_boxes], labels[: self.max_boxes]
-        frames, frame_problems = self.source.reader(keyframe.video).frames(self.frame_indices(keyframe, clip_rng))
+        reader = self.source.reader(keyframe.video, key.stream)  # a video reader per stream: each reads forward
+        frames, frame_problems = reader.frames(self.frame_indices(keyframe, clip_rng))
         problems += frame_problems
         valid = frames is not None
         if not valid:

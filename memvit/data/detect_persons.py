@@ -91,7 +91,8 @@ class Summary:
             lines.append(f"{self.out} not written: fix or move the failed video(s) and rerun (finished videos "
                          "are kept)")
         else:
-            lines.append(f"wrote {self.out}")
+            lines.append(f"wrote {self.out} (each video's boxes are kept in {self.out}{PARTS_SUFFIX}/, so a later run "
+                         "detects only videos added since; delete it to free the space)")
         return lines
 
 
