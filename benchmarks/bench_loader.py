@@ -187,30 +187,37 @@ def training_step(cfg):
     return step
 
 
-def time_epoch(cfg, iterations: int, train: bool = False) -> tuple[float, int, float]:
-    """Seconds, clips and CPU seconds for ``iterations`` batches of the training loader, epochs
-    after epochs (each starts its workers, as training does); ``train``: with a training step on
-    each batch."""
+def time_epoch(cfg, iterations: int, train: bool = False) -> tuple[float, int, float, float]:
+    """For ``iterations`` batches of the training loader, epochs after epochs (each starts its
+    workers, as training does): seconds and clips after the first batch (steady state: a real epoch
+    is thousands of batches), CPU seconds per clip over all of them, and the first batch's seconds
+    (workers started, every stream's video opened). ``train``: a training step on each batch."""
     from memvit.data.ava import build_ava_dataset
     from memvit.data.loader import stream_loader, stream_sampler
 
     step = training_step(cfg) if train else None
     dataset = build_ava_dataset(cfg, "train")
     sampler = stream_sampler(cfg, dataset, "train")
-    clips, done, epoch, start, cpu = 0, 0, 0, time.perf_counter(), cpu_seconds()
-    while done < iterations:
+    clips, total, done, epoch, cpu = 0, 0, 0, 0, cpu_seconds()
+    begin = start = time.perf_counter()
+    first = 0.0
+    while done < iterations + 1:
         sampler.set_epoch(epoch)
         loader = iter(stream_loader(cfg, dataset, sampler, epoch=epoch))
         for batch in loader:
             if step is not None:
                 step(batch)
-            clips += batch["video"].shape[0]
             done += 1
-            if done >= iterations:
+            total += batch["video"].shape[0]
+            if done == 1:
+                first, start = time.perf_counter() - begin, time.perf_counter()
+            else:
+                clips += batch["video"].shape[0]
+            if done >= iterations + 1:
                 break
         del loader  # joins the workers: their CPU time is counted
         epoch += 1
-    return time.perf_counter() - start, clips, cpu_seconds() - cpu
+    return time.perf_counter() - start, clips, (cpu_seconds() - cpu) / total, first
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="also time training (the config's model, a step "
                         "per batch) from each source")
+    parser.add_argument("--train-iterations", type=int, default=5)
     parser.add_argument("--out", help="write the table (markdown) here too")
     args = parser.parse_args(argv)
 
@@ -258,13 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         runs = [(name, False) for name in sources] + ([(name, True) for name in sources] if args.train else [])
         rates: dict[tuple[str, bool], list[float]] = {run: [] for run in runs}
         cpu: dict[tuple[str, bool], list[float]] = {run: [] for run in runs}
+        firsts: dict[tuple[str, bool], list[float]] = {run: [] for run in runs}
         for _ in range(args.rounds):
             for name, train in runs:
                 cfg = loader_cfg(data, name, args.workers, args.batch, sources[name], args.crop, tuple(args.clip),
                                  real=bool(args.real))
-                seconds, clips, used = time_epoch(cfg, args.iterations, train)
+                seconds, clips, per_clip, first = time_epoch(cfg, args.train_iterations if train else args.iterations,
+                                                             train)
                 rates[name, train].append(clips / seconds)
-                cpu[name, train].append(used / clips)
+                cpu[name, train].append(per_clip)
+                firsts[name, train].append(first)
                 print(f"{name}{' + training' if train else ''}: {clips / seconds:.1f} clips/s", file=sys.stderr)
         disk = {name: sum(f.stat().st_size for f in ((data / "frames").rglob("*.jpg") if path is None
                                                       else path.iterdir())) for name, path in sources.items()}
@@ -272,13 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Loader throughput, {datetime.date.today().isoformat()}: {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores; {described}; clip {args.clip[0]}x{args.clip[1]}, configs/synthetic.yaml "
              f"training transform ({args.crop} px crop), batch {args.batch}, {args.workers} workers, "
-             f"{args.iterations} iterations x {args.rounds} rounds (interleaved).", "",
-             "| source | clips/s (median) | rounds | vs frames | CPU ms per clip (median) | bytes on disk |",
-             "|---|---|---|---|---|---|"]
+             f"{args.iterations} iterations ({args.train_iterations} with a training step) x {args.rounds} rounds "
+             "(interleaved).", "",
+             "Clips/s after the first batch (steady state); the first batch (workers started, each stream's video "
+             "opened) separately; CPU per clip over all batches, the DataLoader workers included.", "",
+             "| source | clips/s (median) | rounds | vs frames | first batch (s) | CPU ms per clip | bytes on disk |",
+             "|---|---|---|---|---|---|---|"]
     for (name, train), values in rates.items():
         median = statistics.median(values)
         lines.append(f"| {name}{' + training step' if train else ' (loader alone)'} | {median:.1f} | "
                      f"{', '.join(f'{v:.1f}' for v in values)} | {median / frames[train]:.2f}x | "
+                     f"{statistics.median(firsts[name, train]):.1f} | "
                      f"{statistics.median(cpu[name, train]) * 1e3:.0f} | {disk[name] / 1e6:.1f} MB |")
     text = "\n".join(lines)
     print(text)
