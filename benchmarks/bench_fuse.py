@@ -20,7 +20,6 @@ import argparse
 import copy
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ import time
 import torch
 
 import memvit
+from benchmarks import cpu_name
 
 
 def models(ptv_input: tuple[int, int], timm_inputs: list[int]) -> list[tuple[str, torch.nn.Module, torch.Tensor]]:
@@ -45,18 +45,6 @@ def models(ptv_input: tuple[int, int], timm_inputs: list[int]) -> list[tuple[str
         vit = timm.create_model("mvitv2_tiny", pretrained=False, img_size=size)
         found.append((f"timm mvitv2_tiny, {size}x{size}", vit, torch.randn(1, 3, size, size)))
     return found
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_forward(model: torch.nn.Module, x: torch.Tensor) -> float:

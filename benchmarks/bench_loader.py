@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         disk = {name: sum(f.stat().st_size for f in ((data / "frames").rglob("*.jpg") if path is None
                                                       else path.iterdir())) for name, path in sources.items()}
     frames = {train: statistics.median(rates["frames", train]) for train in {t for _, t in runs}}
-    lines = [f"Loader throughput, {datetime.date.today().isoformat()}: {platform.processor() or platform.machine()}, "
+    lines = [f"Loader throughput, {datetime.date.today().isoformat()}: {cpu_name()}, "
              f"{os.cpu_count()} cores; {described}; clip {args.clip[0]}x{args.clip[1]}, configs/synthetic.yaml "
              f"training transform ({args.crop} px crop), batch {args.batch}, {args.workers} workers, "
              f"{args.iterations} iterations ({args.train_iterations} with a training step) x {args.rounds} rounds "

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 from collections import defaultdict
 
 import torch
 
+from benchmarks import cpu_name
+
 TARGETS = "kernel vs eager over the 16 layers: fwd >= 2x, fwd+bwd >= 2.2x; every shape fwd >= 1.2x; " \
           "kernel faster than augmented-QK; saved-for-backward >= 4x less than eager"
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _summarise(rows: list[dict]) -> str:
@@ -30,7 +20,7 @@ def _summarise(rows: list[dict]) -> str:
     by_key: dict = defaultdict(dict)
     for row in rows:
         by_key[(row["batch"], row["mode"])].setdefault(row["shape"], {})[row["method"]] = row
-    lines = [f"CPU: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, float32, "
+    lines = [f"CPU: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, float32, "
              f"{torch.get_num_threads()} threads; {datetime.date.today().isoformat()}",
              f"Targets: {TARGETS}.", ""]
     for (batch, mode), shapes in sorted(by_key.items()):
