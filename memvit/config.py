@@ -409,7 +409,7 @@ def _not_acted_on(cfg: CfgNode, explicit: set[str]) -> list[str]:
                   if key in explicit]
     if cfg.AVA.VIDEO_DIR and frame_keys:
         inert.append(f"{', '.join(frame_keys)} (not read: AVA.VIDEO_DIR is set, so clips are decoded from the video "
-                     "files and a split's videos are those its box files name)")
+                     "files and a split's videos are those its ground truth names)")
     return inert
 
 
