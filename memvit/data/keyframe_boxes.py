@@ -53,37 +53,14 @@ class VideoFrames:
 
 
 def read_video_frames(path: str | os.PathLike) -> VideoFrames:
-    """Frame times from the packets (no decoding); by decoding when the container gives no timestamps."""
-    import av
+    """Frame times from the packets (no decoding; :func:`memvit.data.video_source.frame_times`)."""
+    from .video_source import VideoIndexError, frame_times
 
-    from ..streaming.video_io import local_container
-
-    path = os.fspath(path)
     try:
-        with local_container(path) as container:
-            stream = container.streams.video[0]
-            base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90_000)
-            origin = Fraction(container.start_time or 0, av.time_base)
-            size = (stream.codec_context.width, stream.codec_context.height)
-            nominal = 1 / Fraction(stream.average_rate) if stream.average_rate else None
-            stamps = [(p.pts, p.duration or 0) for p in container.demux(stream) if p.size]
-            if any(pts is None for pts, _ in stamps):
-                container.seek(0)
-                stamps = [(f.pts, 0) for f in container.decode(stream)]
-    except (av.FFmpegError, OSError, ValueError) as error:
-        raise ConvertError(f"{path}: unreadable video ({type(error).__name__}: {error})") from None
-    if not stamps:
-        raise ConvertError(f"{path}: no video frames")
-    if any(pts is None for pts, _ in stamps):  # no timestamps at all: the nominal rate is all there is
-        if nominal is None:
-            raise ConvertError(f"{path}: its frames have no timestamps and the stream no frame rate")
-        times, durations = [k * nominal for k in range(len(stamps))], [nominal] * len(stamps)
-    else:
-        stamps.sort()
-        times, durations = [pts * base - origin for pts, _ in stamps], [d * base for _, d in stamps]
-    gap = times[-1] - times[-2] if len(times) > 1 else None
-    end = timeline.shown_until(times[-1], FPS, duration=durations[-1] or None, gap=gap or None, nominal=nominal)
-    return VideoFrames(path, times, size[0], size[1], base, end)
+        scan = frame_times(path, FPS)
+    except VideoIndexError as error:
+        raise ConvertError(str(error)) from None
+    return VideoFrames(os.fspath(path), scan.times, scan.size[1], scan.size[0], scan.tick, scan.end)
 
 
 def find_video(videos_dir: Path, video_id: str, where: str) -> Path:

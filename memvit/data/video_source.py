@@ -85,8 +85,23 @@ class VideoIndexError(RuntimeError):
     """A video that cannot serve clips (does not open, no frames, ends before the timeline starts)."""
 
 
-def index_video(path: str | Path, start: Fraction, fps: int = FPS) -> VideoIndex:
-    """Index ``path`` from its packets (no decoding): see the module docstring."""
+@dataclass(frozen=True)
+class FrameTimes:
+    """Every frame's presentation time in seconds from the container's start (ascending), the
+    keyframes' times, when the last frame stops being shown (:func:`memvit.data.timeline.shown_until`),
+    the frame size ``(height, width)`` and the stream's time-base tick."""
+
+    times: list[Fraction]
+    keyframes: list[Fraction]
+    end: Fraction
+    size: tuple[int, int]
+    tick: Fraction
+
+
+def frame_times(path: str | Path, fps: int = FPS) -> FrameTimes:
+    """The frame times of ``path`` from its packets, without decoding (by decoding, as
+    :func:`~memvit.data.extract_frames.timed_frames` times frames, when packets carry no timestamps):
+    the one scan behind the dataset's video index and the annotation converter's frame choice."""
     import av
 
     from ..streaming.video_io import VideoError, local_container
@@ -94,60 +109,38 @@ def index_video(path: str | Path, start: Fraction, fps: int = FPS) -> VideoIndex
     try:
         with local_container(str(path)) as container:
             stream = container.streams.video[0]
-            base = Fraction(stream.time_base)
+            base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90_000)
             origin = Fraction(container.start_time or 0, av.time_base)
             size = (stream.codec_context.height, stream.codec_context.width)
-            times, durations, keys = [], [], []
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                if packet.pts is None:  # no timestamps (raw streams): time them by decoding
-                    return _index_by_decoding(str(path), start, fps, size)
-                times.append(packet.pts)
-                durations.append(packet.duration or 0)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
+            nominal = 1 / Fraction(stream.average_rate) if stream.average_rate else None
+            packets = [(p.pts, p.duration or 0, p.is_keyframe) for p in container.demux(stream) if p.size]
+            if packets and all(pts is not None for pts, _, _ in packets):
+                packets.sort(key=lambda packet: packet[0])
+                timed = [(pts * base - origin, duration * base, key) for pts, duration, key in packets]
+            else:  # no timestamps (raw streams): time the decoded frames
+                container.seek(0)
+                timed = [(stamp, duration or 0, frame.key_frame)
+                         for stamp, duration, frame in timed_frames(container, stream, origin, {})]
     except VideoError as error:
         raise VideoIndexError(str(error)) from None
     except (av.FFmpegError, OSError, ValueError) as error:
-        raise VideoIndexError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
-    if not times:
+        raise VideoIndexError(f"{path}: unreadable video ({type(error).__name__}: {error})") from None
+    if not timed:
         raise VideoIndexError(f"{path}: no video frames")
-    order = np.argsort(np.asarray(times), kind="stable")
-    last, duration = times[order[-1]], durations[order[-1]]
-    gap = (last - times[order[-2]]) * base if len(times) > 1 else None
-    end = timeline.shown_until(last * base - origin, fps, duration=duration * base or None, gap=gap or None,
-                               nominal=1 / Fraction(stream.average_rate) if stream.average_rate else None)
-    return _checked(path, start, fps, end, np.asarray([float(k * base - origin) for k in keys]), size)
+    times = [time for time, _, _ in timed]
+    gap = times[-1] - times[-2] if len(times) > 1 else None
+    end = timeline.shown_until(times[-1], fps, duration=timed[-1][1] or None, gap=gap or None, nominal=nominal)
+    return FrameTimes(times, [time for time, _, key in timed if key], end, size, base)
 
 
-def _index_by_decoding(path: str, start: Fraction, fps: int, size: tuple[int, int]) -> VideoIndex:
-    import av
-
-    from ..streaming.video_io import local_container
-
-    with local_container(path) as container:
-        stream = container.streams.video[0]
-        last: dict[str, Fraction] = {}
-        previous, final, keys = None, None, []
-        for stamp, duration, frame in timed_frames(container, stream, Fraction(container.start_time or 0,
-                                                                                av.time_base), last):
-            if frame.key_frame:
-                keys.append(float(stamp))
-            previous, final = final, (stamp, duration)
-    if final is None:
-        raise VideoIndexError(f"{path}: no video frames")
-    end = timeline.shown_until(final[0], fps, duration=final[1], gap=final[0] - previous[0] if previous else None)
-    return _checked(path, start, fps, end, np.asarray(keys), size)
-
-
-def _checked(path: Any, start: Fraction, fps: int, end: Fraction, keys: np.ndarray,
-             size: tuple[int, int]) -> VideoIndex:
-    length = timeline.frames_before(end, fps, start)
+def index_video(path: str | Path, start: Fraction, fps: int = FPS) -> VideoIndex:
+    """Index ``path`` from its packets (no decoding): see the module docstring."""
+    scan = frame_times(path, fps)
+    length = timeline.frames_before(scan.end, fps, start)
     if length == 0:
-        raise VideoIndexError(f"{path}: the video ends at {float(end):.2f} s, before the timeline starts "
+        raise VideoIndexError(f"{path}: the video ends at {float(scan.end):.2f} s, before the timeline starts "
                               f"(AVA.TIMELINE_START {float(start):g} s)")
-    return VideoIndex(str(path), length, keys, size)
+    return VideoIndex(str(path), length, np.asarray([float(k) for k in scan.keyframes]), scan.size)
 
 
 class VideoClipReader:
@@ -303,5 +296,5 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-__all__ = ["AVA_VIDEO_EXTENSIONS", "VIDEO_EXTENSIONS", "VideoClipReader", "VideoIndex", "VideoIndexError",
-           "find_videos", "index_video"]
+__all__ = ["AVA_VIDEO_EXTENSIONS", "VIDEO_EXTENSIONS", "FrameTimes", "VideoClipReader", "VideoIndex",
+           "VideoIndexError", "find_videos", "frame_times", "index_video"]
