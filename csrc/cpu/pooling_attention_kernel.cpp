@@ -351,7 +351,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   at::parallel_for(0, pairs * splits, 1, [&](int64_t begin, int64_t end) {
     const int64_t R = kBlockRowsBackward, ld = p.keys;
     std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), q_buf, plane;
-    std::vector<acc_t> row_lse(R), row_delta(R);
+    std::vector<acc_t> row_lse(R), row_delta(R), row_pivot(R);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / splits, split = item % splits, b = bh / H, h = bh % H;
       acc_t* d_k = d_k_all + item * p.keys * D;
@@ -366,9 +366,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
           const scalar_t* go = d_out.at(b, h, r0 + r);
           for (const auto c : c10::irange(D)) dO_buf[r * D + c] = static_cast<acc_t>(go[c]);
           row_lse[r] = lse_data[bh * p.queries + r0 + r];
-          row_delta[r] = 0;
         }
-        // Phase 1: P = exp(S - lse) and dP = dO V^T for every chunk; delta = rowsum(P * dP).
+        // Phase 1: P = exp(S - lse) and dP = dO V^T for every chunk.
         for (const auto& c : chunks) {
           const auto& k = ops.k[c.seg];
           const auto& v = ops.v[c.seg];
@@ -385,8 +384,19 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
             } else {
               cpu::exp_sub(s, row_lse[r], c.count);
             }
-            row_delta[r] += cpu::dot(s, dPc + r * ld, c.count);
           }
+        }
+        // delta = sum_j P_j dP_j, taken about the dP of the row's largest P: with sum P = 1,
+        // dP_i - delta = (dP_i - dP_m) - sum_j P_j (dP_j - dP_m). The dominant key's term is then
+        // exactly 0 instead of dP_m (1 - P_m) left over from two large numbers, so a peaked row
+        // (a softmax that one key wins) keeps the digits of its small dS (row_pivot).
+        for (const auto r : c10::irange(rows)) {
+          const acc_t* pr = P.data() + r * ld;
+          const acc_t* dpr = dP.data() + r * ld;
+          int64_t m = 0;
+          for (const auto j : c10::irange(p.keys)) m = pr[j] > pr[m] ? j : m;
+          row_pivot[r] = dpr[m];
+          row_delta[r] = cpu::shifted_dot(pr, dpr, row_pivot[r], p.keys);
         }
         // Phase 2: dS = P (dP - delta); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K, tables.
         std::fill(dQ.begin(), dQ.end(), acc_t(0));
@@ -397,7 +407,9 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
           acc_t* Pc = P.data() + key0;
           acc_t* dSc = dP.data() + key0;
           gemm_atb<acc_t>(c.count, D, rows, 1, Pc, ld, dO_buf.data(), D, 1, d_v + key0 * D, D);
-          for (const auto r : c10::irange(rows)) cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_delta[r], c.count);
+          for (const auto r : c10::irange(rows)) {
+            cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_pivot[r], row_delta[r], c.count);
+          }
           gemm_atb<acc_t>(c.count, D, rows, scale, dSc, ld, qb, ldq, 1, d_k + key0 * D, D);
           gemm_ab<acc_t>(rows, D, c.count, scale, dSc, ld, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
           if (d_rel_bias_rows) accumulate_rel_bias_grad(p, c, dSc, ld, rows, d_rel_bias_rows, plane);

@@ -87,8 +87,15 @@ MEMVIT_CPU_CLONES float dot(const float* __restrict a, const float* __restrict b
   return s;
 }
 
-MEMVIT_CPU_CLONES void softmax_grad(float* __restrict dp, const float* __restrict p, float d, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - d);
+MEMVIT_CPU_CLONES float shifted_dot(const float* __restrict p, const float* __restrict dp, float c, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) s += p[j] * (dp[j] - c);
+  return s;
+}
+
+MEMVIT_CPU_CLONES void softmax_grad(float* __restrict dp, const float* __restrict p, float c, float d, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * ((dp[j] - c) - d);
 }
 
 double row_max(const double* x, int64_t n) {
@@ -137,8 +144,14 @@ double dot(const double* a, const double* b, int64_t n) {
   return s;
 }
 
-void softmax_grad(double* dp, const double* p, double d, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - d);
+double shifted_dot(const double* p, const double* dp, double c, int64_t n) {
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j) s += p[j] * (dp[j] - c);
+  return s;
+}
+
+void softmax_grad(double* dp, const double* p, double c, double d, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * ((dp[j] - c) - d);
 }
 
 }  // namespace memvit::cpu
