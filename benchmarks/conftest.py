@@ -66,23 +66,56 @@ def _summarise(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _summarise_model(rows: list[dict]) -> str:
+    """The model benchmark (test_model_cpu.py): seconds, speed-ups and the fraction of the GEMM floor."""
+    gemm = {r["dtype"]: r["gflop"] / r["median"] for r in rows if r["model_row"] == "gemm"}
+    runs = {(r["model_row"], r["dtype"], r["implementation"]): r for r in rows if r["model_row"] != "gemm"}
+    lines = [f"CPU: {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+             f"torch {torch.__version__}; {datetime.date.today().isoformat()}. MeMViT-16 (configs/ava_16.yaml), "
+             "batch 1, memory filled; medians of 3 rounds, all in one run.", ""]
+    if gemm:
+        lines.append("GEMM floor (2048^2 product): " + ", ".join(f"{d} {rate:.0f} GFLOP/s" for d, rate in gemm.items()))
+        lines.append("")
+    lines += ["| phase | dtype | attention | s/clip | vs fp32 kernel | vs fp32 reference | floor s | of floor |",
+              "|---|---|---|---|---|---|---|---|"]
+
+    def speedup(base: dict | None, seconds: float) -> str:
+        return f"{base['median'] / seconds:.2f}x" if base else "-"
+    for (phase, dtype, impl), r in sorted(runs.items(), key=lambda kv: (kv[0][0] != "inference", kv[0][1:])):
+        floor = r["gflop"] / gemm[dtype] if dtype in gemm else None
+        cells = [phase, dtype, impl, f"{r['median']:.3f}", speedup(runs.get((phase, "fp32", "kernel")), r["median"]),
+                 speedup(runs.get((phase, "fp32", "reference")), r["median"]),
+                 f"{floor:.3f}" if floor else "-", f"{floor / r['median']:.0%}" if floor else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    for impl in ("kernel", "reference"):
+        fp32, bf16 = runs.get(("inference", "fp32", impl)), runs.get(("inference", "bf16", impl))
+        if fp32 and bf16 and "scores" in fp32 and "scores" in bf16:
+            diff = max(abs(a - b) for a, b in zip(fp32["scores"], bf16["scores"]))
+            lines += ["", f"bf16 against fp32 ({impl}): largest score difference {diff:.2e} "
+                          f"over {len(fp32['scores'])} scores (target <= 1e-2)"]
+    return "\n".join(lines)
+
+
+def _write(terminalreporter, name: str, title: str, text: str) -> None:
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}-{datetime.date.today().isoformat()}.md")
+    with open(path, "w") as out:
+        out.write(f"# {title}\n\n" + text + "\n")
+    terminalreporter.write_sep("=", f"{title}: ratios measured side by side")
+    terminalreporter.write_line(text)
+    terminalreporter.write_line(f"written to {path}")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
-    rows = []
-    for bench in session.benchmarks:
-        if bench.stats is None or "method" not in bench.extra_info:
-            continue
-        rows.append({**bench.extra_info, "median": bench.stats.median})
-    if not rows:
-        return
-    text = _summarise(rows)
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"cpu-op-{datetime.date.today().isoformat()}.md")
-    with open(path, "w") as out:
-        out.write("# CPU op benchmark\n\n" + text + "\n")
-    terminalreporter.write_sep("=", "memvit_ext CPU op: ratios measured side by side")
-    terminalreporter.write_line(text)
-    terminalreporter.write_line(f"written to {path}")
+    rows = [{**bench.extra_info, "median": bench.stats.median} for bench in session.benchmarks
+            if bench.stats is not None]
+    op_rows = [r for r in rows if "method" in r]
+    model_rows = [r for r in rows if "model_row" in r]
+    if op_rows:
+        _write(terminalreporter, "cpu-op", "CPU op benchmark", _summarise(op_rows))
+    if model_rows:
+        _write(terminalreporter, "cpu-model", "CPU model benchmark", _summarise_model(model_rows))

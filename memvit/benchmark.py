@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .cli import EXIT_USER_ERROR, UserError, command_parser, resolve_device, user_errors_exit
+from .cli import DTYPES, EXIT_USER_ERROR, UserError, command_parser, resolve_device, user_errors_exit
 
 IMPLEMENTATIONS = ("kernel", "reference")
 
@@ -114,7 +114,7 @@ def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "ke
     if threads:
         cmd += ["--threads", str(threads)]
     if bf16:
-        cmd.append("--bf16")
+        cmd += ["--dtype", "bf16"]
     cmd += list(overrides)
     env = dict(os.environ)  # the child imports this package from where this process did
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,10 +131,12 @@ def measure(cfg_path: str, overrides: Sequence[str], phase: str, impl: str = "ke
 def main(argv: Sequence[str] | None = None) -> int:
     parser = command_parser("python -m memvit.benchmark", __doc__.split("\n\n")[0], device=True)
     parser.add_argument("--batch", type=int, default=1, help="clips per batch (each row its own video)")
-    parser.add_argument("--clips", type=int, default=3, help="timed inference clips (after filling memory)")
+    parser.add_argument("--clips", type=int, default=3,
+                        help="timed inference clips (after filling memory; 0: skip inference)")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps (0: skip training)")
     parser.add_argument("--impl", choices=["both", *IMPLEMENTATIONS], default="both")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--dtype", choices=DTYPES, default="fp32",
+                        help="bf16: bfloat16 autocast, as train/eval/infer --dtype bf16")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--_phase", help=argparse.SUPPRESS)
     parser.add_argument("--_impl", help=argparse.SUPPRESS)
@@ -145,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args._phase:  # a measuring subprocess
         result = run_phase(args.cfg, args.opts, args._phase, args._impl, args.batch, args._steps, args.device,
-                           args.bf16)
+                           args.dtype == "bf16")
         print(json.dumps(result))
         return 0
 
@@ -153,18 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model_kwargs(load_config(args.cfg, args.opts))  # a bad config is the user's, said here, not in a child
     impls = list(IMPLEMENTATIONS) if args.impl == "both" else [args.impl]
-    phases = [("inference", args.clips)] + ([("train step", args.train_steps)] if args.train_steps > 0 else [])
+    phases = [(name, steps) for name, steps in (("inference", args.clips), ("train step", args.train_steps))
+              if steps > 0]
+    if not phases:
+        raise UserError("nothing to measure: --clips and --train-steps are both 0")
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"memvit benchmark: {args.cfg} {' '.join(args.opts)}".rstrip())
     print(f"  device {args.device} ({device_name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch}, {'bf16 autocast' if args.bf16 else 'fp32'}")
+          f"batch {args.batch}, {'bf16 autocast' if args.dtype == 'bf16' else 'fp32'}")
     rows = []
     for phase, steps in phases:
         for impl in impls:
             print(f"  measuring {phase} with the {impl} attention ({steps} timed steps)...", file=sys.stderr,
                   flush=True)
             result = measure(args.cfg, args.opts, "inference" if phase == "inference" else "train", impl,
-                             batch=args.batch, steps=steps, device=args.device, bf16=args.bf16, threads=args.threads)
+                             batch=args.batch, steps=steps, device=args.device, bf16=args.dtype == "bf16",
+                             threads=args.threads)
             seconds = sorted(result["seconds"])[len(result["seconds"]) // 2]  # median
             rows.append((phase, impl, seconds, result))
     memory_label = "peak GPU MiB" if args.device.startswith("cuda") else "peak RSS MiB (phase growth)"

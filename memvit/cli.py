@@ -78,13 +78,16 @@ def resolve_device(name: str | None) -> Any:
 
 
 # ---------------------------------------------------------------------------------- the parser
+DTYPES = ("fp32", "bf16")
+
+
 def command_parser(prog: str, description: str | None, *, checkpoint: bool = False, device: bool = False,
-                   implementation: bool = False, cfg_help: str = "YAML config (configs/*.yaml)", cfg: bool = True
-                   ) -> argparse.ArgumentParser:
+                   implementation: bool = False, dtype: bool = False, cfg_help: str = "YAML config (configs/*.yaml)",
+                   cfg: bool = True) -> argparse.ArgumentParser:
     """The parser every config-driven command starts from: ``--cfg`` (unless ``cfg=False``: a command
     with its own configs) and the trailing ``KEY VALUE`` overrides (add the command's own options, then
-    :meth:`parse_args`); optionally ``--checkpoint``, ``--device`` and ``--implementation``, named and
-    explained alike in every command."""
+    :meth:`parse_args`); optionally ``--checkpoint``, ``--device``, ``--implementation`` and ``--dtype``,
+    named and explained alike in every command."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     if cfg:
@@ -100,15 +103,23 @@ def command_parser(prog: str, description: str | None, *, checkpoint: bool = Fal
 
         parser.add_argument("--implementation", default="auto", choices=IMPLEMENTATIONS,
                             help="how the attention op runs (memvit_ext; default auto)")
+    if dtype:
+        parser.add_argument("--dtype", default=None, choices=DTYPES,
+                            help="bf16: bfloat16 autocast (matrix products, convolutions and the attention op in "
+                                 "bf16; norms, softmax statistics and the pooling convs in fp32), the same as "
+                                 "TRAIN.MIXED_PRECISION True; fp32: the same as False (default: the config's)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
 
 def load_cfg(args: argparse.Namespace) -> Any:
-    """The config of a parsed command line: ``--cfg`` with its overrides."""
+    """The config of a parsed command line: ``--cfg`` with its overrides, ``--dtype`` last."""
     from .config import load_config
 
-    return load_config(args.cfg, list(args.opts))
+    opts = list(args.opts)
+    if getattr(args, "dtype", None):
+        opts += ["TRAIN.MIXED_PRECISION", str(args.dtype == "bf16")]
+    return load_config(args.cfg, opts)
 
 
 def setup_logging(level: int = logging.INFO, *, rank: int | None = None) -> None:

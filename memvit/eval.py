@@ -30,7 +30,8 @@ from .evaluation.engine import evaluate
 
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = command_parser("python -m memvit.eval", __doc__.split("\n\n")[0], checkpoint=True, device=True)
+    parser = command_parser("python -m memvit.eval", __doc__.split("\n\n")[0], checkpoint=True, device=True,
+                            dtype=True)
     parser.epilog = "--checkpoint defaults to the config's TEST.CHECKPOINT_FILE_PATH."
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="test: full frames, as the reference tests; val: centre crops")

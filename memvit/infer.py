@@ -33,7 +33,7 @@ from .streaming.video_io import FileReader, LiveReader, VideoError, is_live_spec
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("python -m memvit.infer", __doc__.split("\n\n")[0], checkpoint=True, device=True,
-                            implementation=True, cfg_help="model config (YAML), e.g. configs/ava_16.yaml")
+                            implementation=True, dtype=True, cfg_help="model config (YAML), e.g. configs/ava_16.yaml")
     # Inference runs on the CPU unless asked (a demo on a shared GPU machine stays off the GPU).
     parser.set_defaults(device="cpu")
     for action in parser._actions:
@@ -104,7 +104,8 @@ def _detector(args: argparse.Namespace, device: Any) -> tuple[StreamingDetector,
         if value:
             notes.append(f"{key} True is ignored here: it is a test-time option of memvit.eval; streaming runs each "
                          "clip once, as it comes")
-    return StreamingDetector(model, ClipSpec.from_config(cfg), device=device), cfg, notes
+    return StreamingDetector(model, ClipSpec.from_config(cfg), device=device,
+                             bf16=bool(cfg.TRAIN.MIXED_PRECISION)), cfg, notes
 
 
 def _box_source(args: argparse.Namespace, cfg: Any, video_id: str, max_boxes: int, device: str) -> Any:

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
-    args = command_parser("python -m memvit.train", __doc__.split("\n\n")[0]).parse_args(argv)
+    args = command_parser("python -m memvit.train", __doc__.split("\n\n")[0], dtype=True).parse_args(argv)
     cfg = load_cfg(args)
     world = init_world(cfg)
     setup_logging(logging.INFO if world.rank == 0 else logging.WARNING, rank=world.rank)

@@ -256,7 +256,8 @@ class _QueryRelBias(torch.autograd.Function):
         ctx.q_thw, ctx.q_has_cls = q_thw, q_has_cls
         ctx.save_for_backward(q, *rows)
         grid = _query_grid(q, q_thw, q_has_cls)
-        columns = [_axis_product(grid, R, axis) for axis, R in enumerate(rows) if R is not None]
+        with torch.autocast(q.device.type, enabled=False):  # float32 as documented, under autocast too
+            columns = [_axis_product(grid, R, axis) for axis, R in enumerate(rows) if R is not None]
         B, H, _, _ = q.shape
         out = torch.cat([c.reshape(B, H, -1, c.shape[-1]) for c in columns], dim=-1)
         return F.pad(out, (0, 0, 1, 0)) if q_has_cls else out
@@ -268,7 +269,7 @@ class _QueryRelBias(torch.autograd.Function):
         q_t, q_h, q_w = ctx.q_thw
         grid = _query_grid(q, ctx.q_thw, ctx.q_has_cls)
         d_grid = torch.zeros_like(grid)
-        d_rel_bias = d_rel_bias[:, :, int(ctx.q_has_cls):].reshape(B, H, q_t, q_h, q_w, -1)
+        d_rel_bias = d_rel_bias[:, :, int(ctx.q_has_cls):].to(grid.dtype).reshape(B, H, q_t, q_h, q_w, -1)
         d_rows, column = [], 0
         for axis, R in enumerate(rows):
             if R is None:
@@ -276,8 +277,9 @@ class _QueryRelBias(torch.autograd.Function):
                 continue
             dT = d_rel_bias[..., column:column + R.shape[2]]
             column += R.shape[2]
-            d_grid += _axis_product(dT, R.transpose(1, 2), axis).reshape(d_grid.shape)
-            d_rows.append(_axis_rows_grad(grid, dT, axis) if ctx.needs_input_grad[3 + axis] else None)
+            with torch.autocast(q.device.type, enabled=False):
+                d_grid += _axis_product(dT, R.transpose(1, 2), axis).reshape(d_grid.shape)
+                d_rows.append(_axis_rows_grad(grid, dT, axis) if ctx.needs_input_grad[3 + axis] else None)
         d_q = F.pad(d_grid.reshape(B, H, -1, d), (0, 0, 1, 0)) if ctx.q_has_cls else d_grid.reshape(B, H, -1, d)
         return (d_q.to(q.dtype), None, None, *d_rows)
 

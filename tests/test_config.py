@@ -142,3 +142,17 @@ def test_defaults_hold_no_cluster_paths_and_no_ignored_keys():
     cfg = get_default_config()
     assert not any(str(v).startswith("/mnt") for v in cfg.AVA.values())
     assert not set(leaves(cfg)) & REFERENCE_ONLY_KEYS
+
+
+def test_dtype_option_is_the_mixed_precision_key():
+    """--dtype bf16 / fp32 set TRAIN.MIXED_PRECISION, over an override of it; absent, the config decides."""
+    from memvit.cli import command_parser, load_cfg
+
+    parser = command_parser("memvit.train", None, dtype=True)
+    cfg = str(Path(__file__).parents[1] / "configs" / "synthetic.yaml")
+    assert load_cfg(parser.parse_args(["--cfg", cfg, "--dtype", "bf16"])).TRAIN.MIXED_PRECISION is True
+    assert load_cfg(parser.parse_args(["--cfg", cfg, "--dtype", "fp32", "TRAIN.MIXED_PRECISION", "True"])
+                    ).TRAIN.MIXED_PRECISION is False
+    assert load_cfg(parser.parse_args(["--cfg", cfg, "TRAIN.MIXED_PRECISION", "True"])).TRAIN.MIXED_PRECISION is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--cfg", cfg, "--dtype", "fp16"])

@@ -131,6 +131,25 @@ def test_video_file_end_to_end(setup, tmp_path, gen):
             np.testing.assert_allclose([found[c] for c in (1, 2, 4, 5, 7)], row[[0, 1, 3, 4, 6]], atol=3e-6)
 
 
+def test_dtype_bf16_scores_within_1e2_of_fp32(setup, tmp_path, gen):
+    """--dtype bf16 (bfloat16 autocast) gives the fp32 run's boxes and its scores within 1e-2."""
+    root, cfg = setup
+    rng = np.random.default_rng(seed_of(gen))
+    video = tmp_path / "clip.mp4"
+    shapes_video(video, 90, seed=seed_of(gen))
+    boxes_csv(tmp_path / "boxes.csv", "clip", 3, rng)
+    scores = {}
+    for dtype in ("fp32", "bf16"):
+        out = tmp_path / dtype
+        assert run_cli(cfg, video, out, "--boxes", tmp_path / "boxes.csv", "--no-video", "--dtype", dtype) == 0
+        scores[dtype] = {(r.sec, r.box, r.action): r.extra for r in read_boxes_csv(out / "predictions.csv")}
+    assert scores["bf16"].keys() == scores["fp32"].keys() and len(scores["fp32"]) == 3 * 2 * 7  # all classes
+    fp32 = np.array([scores["fp32"][k] for k in scores["fp32"]])
+    bf16 = np.array([scores["bf16"][k] for k in scores["fp32"]])
+    assert np.abs(bf16 - fp32).max() <= 1e-2
+    assert np.abs(bf16 - fp32).max() > 0  # bf16 did run
+
+
 def test_variable_frame_rate(setup, tmp_path, gen):
     """30 fps, then 15 fps: clips sample the frame on screen at each 30 fps instant; the annotated
     video keeps every source frame at its time."""

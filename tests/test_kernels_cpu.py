@@ -85,16 +85,37 @@ def test_kernel_bfloat16_against_float64(problem, gen):
     grad = torch.randn(inputs["q"].shape, generator=gen)
     out, grads = run(inputs, "kernel", grad.bfloat16())
     assert out.dtype == torch.bfloat16
-    exact = {**inputs, "q": inputs["q"].double(),
-             "segments": [s._replace(k=s.k.double(), v=s.v.double()) for s in inputs["segments"]],
-             "rel_pos": inputs["rel_pos"]._replace(**{n: getattr(inputs["rel_pos"], n).double()
-                                                      for n in ("h", "w", "t", "mem_h", "mem_w", "mem_t")
-                                                      if getattr(inputs["rel_pos"], n) is not None})}
-    ref, ref_grads = run(exact, "reference", grad.double())
+    ref, ref_grads = run(in_float64(inputs), "reference", grad.double())
     assert relative_error(out, ref) <= 1e-2
     for i, (g, r) in enumerate(zip(grads, ref_grads)):
         assert g.dtype == torch.bfloat16
         assert relative_error(g, r) <= 1e-2, f"gradient {i}"
+
+
+@pytest.mark.parametrize("implementation", ["kernel", "reference"])
+def test_op_trains_under_bf16_autocast(implementation, gen):
+    """As in a model under CPU autocast: q, k, v arrive in bf16 (Linear outputs), the tables are
+    float32 parameters, backward runs after the autocast region. Both implementations, against
+    float64 on the same values."""
+    problem = M16[4]
+    inputs = make_inputs(problem, batch=2, requires_grad=True, generator=gen)
+    grad = torch.randn(inputs["q"].shape, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        as_bf16 = dict(inputs, q=inputs["q"].bfloat16(),
+                       segments=[s._replace(k=s.k.bfloat16(), v=s.v.bfloat16()) for s in inputs["segments"]])
+        out = memory_pooling_attention(as_bf16.pop("q"), **as_bf16, implementation=implementation)
+    grads = torch.autograd.grad(out, leaves(inputs), grad.bfloat16())
+    # the truth sees the bf16-rounded q, k, v the op saw
+    def rounded_(t):
+        return t.bfloat16().float()
+    rounded = dict(inputs, q=rounded_(inputs["q"]),
+                   segments=[s._replace(k=rounded_(s.k), v=rounded_(s.v)) for s in inputs["segments"]])
+    ref, ref_grads = run(in_float64(rounded), "reference", grad.double())
+    assert out.dtype == torch.bfloat16
+    assert relative_error(out, ref) <= 1e-2
+    for i, (g, r) in enumerate(zip(grads, ref_grads)):
+        assert g.dtype == torch.float32  # leaves keep their dtype
+        assert relative_error(g, r) <= 2e-2, f"gradient {i}"
 
 
 def test_kernel_gradcheck_float64(gen):

@@ -155,6 +155,8 @@ class StreamingDetector:
         model: a :class:`~memvit.models.MeMViT` (AVA head, or a Kinetics classifier); put in eval mode.
         clip_spec: the pre-processing (:class:`ClipSpec`, e.g. ``ClipSpec.from_config(cfg)``).
         device: where the model runs (default: the model's device).
+        bf16: run the model under bfloat16 autocast (scores within ~1e-2 of fp32, about 1.8x
+            faster on a CPU with AVX512-BF16; ``memvit.infer --dtype bf16``).
 
     ``step(frames, boxes, stream=...)`` runs one clip of one stream; :meth:`step_many` runs one
     clip of each of several streams as batches; :meth:`end` forgets a stream, :meth:`reset` all.
@@ -162,8 +164,9 @@ class StreamingDetector:
     """
 
     def __init__(self, model: nn.Module, clip_spec: ClipSpec | None = None, *,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, bf16: bool = False) -> None:
         self.model = model.eval()
+        self.bf16 = bf16
         self.clip_spec = clip_spec or ClipSpec()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.template: MemoryState | None = getattr(model, "memory", None)
@@ -238,7 +241,7 @@ class StreamingDetector:
             snapshots = [self.memory_of(name) for name in names]
             if snapshots[0] is not None:
                 state.set_state(MemorySnapshot.concat_rows(snapshots))
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             kwargs = {"boxes": rois} if self.is_detection else {}
             scores = self.model(clips, video_ids=list(names), memory=state, **kwargs).float().cpu().numpy()
         out = {}
