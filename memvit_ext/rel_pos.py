@@ -18,6 +18,7 @@ receive the rel_bias and only decompose key indices into grid coordinates.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -256,7 +257,7 @@ class _QueryRelBias(torch.autograd.Function):
         ctx.q_thw, ctx.q_has_cls = q_thw, q_has_cls
         ctx.save_for_backward(q, *rows)
         grid = _query_grid(q, q_thw, q_has_cls)
-        with torch.autocast(q.device.type, enabled=False):  # float32 as documented, under autocast too
+        with _without_autocast(q):  # float32 as documented, under autocast too
             columns = [_axis_product(grid, R, axis) for axis, R in enumerate(rows) if R is not None]
         B, H, _, _ = q.shape
         out = torch.cat([c.reshape(B, H, -1, c.shape[-1]) for c in columns], dim=-1)
@@ -277,11 +278,18 @@ class _QueryRelBias(torch.autograd.Function):
                 continue
             dT = d_rel_bias[..., column:column + R.shape[2]]
             column += R.shape[2]
-            with torch.autocast(q.device.type, enabled=False):
+            with _without_autocast(q):
                 d_grid += _axis_product(dT, R.transpose(1, 2), axis).reshape(d_grid.shape)
                 d_rows.append(_axis_rows_grad(grid, dT, axis) if ctx.needs_input_grad[3 + axis] else None)
         d_q = F.pad(d_grid.reshape(B, H, -1, d), (0, 0, 1, 0)) if ctx.q_has_cls else d_grid.reshape(B, H, -1, d)
         return (d_q.to(q.dtype), None, None, *d_rows)
+
+
+def _without_autocast(t: Tensor):
+    """Autocast off for ``t``'s device (a no-op on devices without autocast, e.g. meta)."""
+    if torch.amp.is_autocast_available(t.device.type):
+        return torch.autocast(t.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _axis_rows_grad(grid: Tensor, dT: Tensor, axis: int) -> Tensor:

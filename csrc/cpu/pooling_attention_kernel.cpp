@@ -15,6 +15,9 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#if __has_include(<ATen/native/CPUBlas.h>)
+#include <ATen/native/CPUBlas.h>  // cpublas::brgemm; it defines CPUBLAS_BRGEMM_F32F32F32 where float has one
+#endif
 #include <c10/util/irange.h>
 #include <torch/library.h>
 
@@ -34,36 +37,46 @@ constexpr int64_t kBlockRowsBackward = 64;
 constexpr int64_t kChunkKeys = 512;  // target keys per chunk (at least one plane)
 
 // ---------------------------------------------------------------------------- GEMM helpers
-// Row-major matrices with leading dimensions; MKL/OpenBLAS through ATen, single-threaded
-// inside the parallel region.
+// One product shape: C (m x n) = A (m x k) B (k x n) [+ C], row-major with leading dimensions;
+// transposed operands are laid out beforehand (keys and values once per call, P and dS per
+// block). float runs on oneDNN's batch-reduce GEMM micro-kernel through ATen's cpublas::brgemm
+// where ATen has it (torch >= 2.7): no tensor is made per tile, and it uses AVX-512 on any x86
+// CPU, 2.2-2.5x MKL's sgemm (addmm) on this kernel's 64-128 x 393 x 96 products on the AMD EPYC
+// it was measured on. float64, or an older torch: addmm on views. Single-threaded inside the
+// parallel region either way.
 template <typename T>
 at::Tensor matrix(const T* data, int64_t rows, int64_t cols, int64_t ld) {
   return at::from_blob(const_cast<T*>(data), {rows, cols}, {ld, 1},
                        at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
 }
 
-// C = alpha * A B^T + beta C, with A (m x k), B (n x k).
 template <typename T>
-void gemm_abt(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-              T* c, int64_t ldc) {
+void matmul(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, bool accumulate,
+            T* c, int64_t ldc) {
+#ifdef CPUBLAS_BRGEMM_F32F32F32
+  if constexpr (std::is_same_v<T, float>) {
+    at::native::cpublas::brgemm(m, n, k, lda, ldb, ldc, accumulate, a, b, c, /*is_vnni=*/false);
+    return;
+  }
+#endif
   auto out = matrix(c, m, n, ldc);
-  at::addmm_out(out, out, matrix(a, m, k, lda), matrix(b, n, k, ldb).t(), beta, alpha);
+  at::addmm_out(out, out, matrix(a, m, k, lda), matrix(b, k, n, ldb), accumulate ? 1 : 0, 1);
 }
 
-// C = alpha * A B + beta C, with A (m x k), B (k x n).
+// dst (cols x rows, leading dimension rows) = src (rows x cols, leading dimension ld)^T, in
+// tiles that stay in L1.
 template <typename T>
-void gemm_ab(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-             T* c, int64_t ldc) {
-  auto out = matrix(c, m, n, ldc);
-  at::addmm_out(out, out, matrix(a, m, k, lda), matrix(b, k, n, ldb), beta, alpha);
-}
-
-// C = alpha * A^T B + beta C, with A (k x m), B (k x n).
-template <typename T>
-void gemm_atb(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-              T* c, int64_t ldc) {
-  auto out = matrix(c, m, n, ldc);
-  at::addmm_out(out, out, matrix(a, k, m, lda).t(), matrix(b, k, n, ldb), beta, alpha);
+void transpose(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t r1 = std::min(rows, r0 + kTile);
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * ld + c];
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------- layout
@@ -121,6 +134,9 @@ template <typename scalar_t, typename acc_t>
 struct Operands {
   Rows<scalar_t> q;
   std::vector<Rows<acc_t>> k, v;
+  // (B, H, D, N) copies: row d of kt is feature d of every key; k_t(b, h, start) points at key
+  // `start` of row 0, leading dimension sn. kt always, vt for the backward.
+  std::vector<Rows<acc_t>> kt, vt;
   const acc_t* rel_bias = nullptr;  // (B, H, Nq, bins) contiguous
   const acc_t* mask = nullptr;  // expanded (B, H, Nq, Nk) view
   int64_t mask_stride[4] = {0, 0, 0, 0};
@@ -130,19 +146,24 @@ struct Operands {
 template <typename scalar_t, typename acc_t>
 Operands<scalar_t, acc_t> prepare(const ProblemDesc& p, const at::Tensor& q, at::TensorList keys,
                                   at::TensorList values, const std::optional<at::Tensor>& rel_bias,
-                                  const std::optional<at::Tensor>& attn_mask) {
+                                  const std::optional<at::Tensor>& attn_mask, bool transposed_values) {
   constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
   Operands<scalar_t, acc_t> ops;
   auto unit_stride = [](const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
   auto qq = unit_stride(q);
   ops.keep_alive.push_back(qq);
   ops.q = rows_of<scalar_t>(qq);
+  auto keep = [&](const at::Tensor& t, std::vector<Rows<acc_t>>& dst) {
+    ops.keep_alive.push_back(t);
+    dst.push_back(rows_of<acc_t>(t));
+  };
   for (const auto s : c10::irange(keys.size())) {
-    for (auto [src, dst] : {std::pair{&keys[s], &ops.k}, std::pair{&values[s], &ops.v}}) {
-      auto t = unit_stride(src->to(acc_type));
-      ops.keep_alive.push_back(t);
-      dst->push_back(rows_of<acc_t>(t));
-    }
+    const auto k = unit_stride(keys[s].to(acc_type));
+    const auto v = unit_stride(values[s].to(acc_type));
+    keep(k, ops.k);
+    keep(v, ops.v);
+    keep(k.transpose(2, 3).contiguous(), ops.kt);
+    if (transposed_values) keep(v.transpose(2, 3).contiguous(), ops.vt);
   }
   if (p.has_rel_bias) {
     auto b = rel_bias->to(acc_type).contiguous();
@@ -238,6 +259,19 @@ const acc_t* load_rows(const Rows<scalar_t>& src, int64_t b, int64_t h, int64_t 
   }
 }
 
+// Rows [r0, r0 + rows) of q times the softmax scale, contiguous: the left operand of Q K^T
+// (scaling q once instead of every logit).
+template <typename scalar_t, typename acc_t>
+const acc_t* load_scaled_rows(const Rows<scalar_t>& src, int64_t b, int64_t h, int64_t r0, int64_t rows,
+                              int64_t dim, acc_t scale, std::vector<acc_t>& buffer) {
+  buffer.resize(rows * dim);
+  for (const auto r : c10::irange(rows)) {
+    const scalar_t* s = src.at(b, h, r0 + r);
+    for (const auto c : c10::irange(dim)) buffer[r * dim + c] = scale * static_cast<acc_t>(s[c]);
+  }
+  return buffer.data();
+}
+
 bool residual_row(const ProblemDesc& p, int64_t row) { return p.residual && !(p.q_cls && row == 0); }
 
 // ---------------------------------------------------------------------------- forward
@@ -246,7 +280,7 @@ std::tuple<at::Tensor, at::Tensor> forward(const ProblemDesc& p, const at::Tenso
                                            at::TensorList values, const std::optional<at::Tensor>& rel_bias,
                                            const std::optional<at::Tensor>& attn_mask) {
   using acc_t = at::opmath_type<scalar_t>;
-  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask);
+  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask, /*transposed_values=*/false);
   auto out = at::empty({p.batch, p.heads, p.queries, p.head_dim}, q.options());
   auto lse = at::empty({p.batch, p.heads, p.queries}, q.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
   const auto chunks = plan_chunks(p);
@@ -265,15 +299,14 @@ std::tuple<at::Tensor, at::Tensor> forward(const ProblemDesc& p, const at::Tenso
       const int64_t bh = task / blocks, b = bh / p.heads, h = bh % p.heads;
       const int64_t r0 = (task % blocks) * kBlockRowsForward;
       const int64_t rows = std::min(kBlockRowsForward, p.queries - r0);
-      int64_t ldq;
-      const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
+      const acc_t* qs = load_scaled_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, scale, q_buf);
       std::fill(O.begin(), O.end(), acc_t(0));
       std::fill(m.begin(), m.end(), kNegInf);
       std::fill(l.begin(), l.end(), acc_t(0));
       for (const auto& c : chunks) {
-        const auto& k = ops.k[c.seg];
+        const auto& kt = ops.kt[c.seg];
         const auto& v = ops.v[c.seg];
-        gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, S.data(), width);
+        matmul<acc_t>(rows, c.count, D, qs, D, kt.at(b, h, 0) + c.start, kt.sn, false, S.data(), width);
         add_bias_and_mask(p, ops, c, b, h, r0, rows, S.data(), width, plane_bias);
         for (const auto r : c10::irange(rows)) {
           acc_t* s = S.data() + r * width;
@@ -287,7 +320,7 @@ std::tuple<at::Tensor, at::Tensor> forward(const ProblemDesc& p, const at::Tenso
           if (alpha != acc_t(1)) cpu::scale_inplace(O.data() + r * D, alpha, D);
           m[r] = m_new;
         }
-        gemm_ab<acc_t>(rows, D, c.count, 1, S.data(), width, v.at(b, h, c.start), v.sn, 1, O.data(), D);
+        matmul<acc_t>(rows, D, c.count, S.data(), width, v.at(b, h, c.start), v.sn, true, O.data(), D);
       }
       for (const auto r : c10::irange(rows)) {
         const int64_t row = r0 + r;
@@ -323,7 +356,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
     const std::optional<at::Tensor>& rel_bias, const at::Tensor& lse, const std::optional<at::Tensor>& attn_mask) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
-  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask);
+  const auto ops = prepare<scalar_t, acc_t>(p, q, keys, values, rel_bias, attn_mask, /*transposed_values=*/true);
   const auto d_out_t = grad_out.stride(3) == 1 ? grad_out : grad_out.contiguous();
   const auto lse_t = lse.to(acc_type).contiguous();
   const Rows<scalar_t> d_out = rows_of<scalar_t>(d_out_t);
@@ -350,7 +383,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   // which loses digits to cancellation when a row attends to few keys.
   at::parallel_for(0, pairs * splits, 1, [&](int64_t begin, int64_t end) {
     const int64_t R = kBlockRowsBackward, ld = p.keys;
-    std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), q_buf, plane;
+    std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), q_buf, qs_buf, plane;
+    std::vector<acc_t> T(R * widest(chunks));  // a chunk of P or dS, transposed
     std::vector<acc_t> row_lse(R), row_delta(R), row_pivot(R);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / splits, split = item % splits, b = bh / H, h = bh % H;
@@ -362,6 +396,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
         const int64_t r0 = blk * R, rows = std::min(R, p.queries - r0);
         int64_t ldq;
         const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
+        const acc_t* qs = load_scaled_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, scale, qs_buf);
         for (const auto r : c10::irange(rows)) {
           const scalar_t* go = d_out.at(b, h, r0 + r);
           for (const auto c : c10::irange(D)) dO_buf[r * D + c] = static_cast<acc_t>(go[c]);
@@ -369,14 +404,14 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
         }
         // Phase 1: P = exp(S - lse) and dP = dO V^T for every chunk.
         for (const auto& c : chunks) {
-          const auto& k = ops.k[c.seg];
-          const auto& v = ops.v[c.seg];
+          const auto& kt = ops.kt[c.seg];
+          const auto& vt = ops.vt[c.seg];
           const int64_t key0 = p.segments[c.seg].key_offset + c.start;
           acc_t* Pc = P.data() + key0;
           acc_t* dPc = dP.data() + key0;
-          gemm_abt<acc_t>(rows, c.count, D, scale, qb, ldq, k.at(b, h, c.start), k.sn, 0, Pc, ld);
+          matmul<acc_t>(rows, c.count, D, qs, D, kt.at(b, h, 0) + c.start, kt.sn, false, Pc, ld);
           add_bias_and_mask(p, ops, c, b, h, r0, rows, Pc, ld, plane);
-          gemm_abt<acc_t>(rows, c.count, D, 1, dO_buf.data(), D, v.at(b, h, c.start), v.sn, 0, dPc, ld);
+          matmul<acc_t>(rows, c.count, D, dO_buf.data(), D, vt.at(b, h, 0) + c.start, vt.sn, false, dPc, ld);
           for (const auto r : c10::irange(rows)) {
             acc_t* s = Pc + r * ld;
             if (row_lse[r] == kNegInf) {
@@ -406,13 +441,17 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
           const int64_t key0 = p.segments[c.seg].key_offset + c.start;
           acc_t* Pc = P.data() + key0;
           acc_t* dSc = dP.data() + key0;
-          gemm_atb<acc_t>(c.count, D, rows, 1, Pc, ld, dO_buf.data(), D, 1, d_v + key0 * D, D);
+          transpose(Pc, ld, rows, c.count, T.data());
+          matmul<acc_t>(c.count, D, rows, T.data(), rows, dO_buf.data(), D, true, d_v + key0 * D, D);
           for (const auto r : c10::irange(rows)) {
             cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_pivot[r], row_delta[r], c.count);
           }
-          gemm_atb<acc_t>(c.count, D, rows, scale, dSc, ld, qb, ldq, 1, d_k + key0 * D, D);
-          gemm_ab<acc_t>(rows, D, c.count, scale, dSc, ld, k.at(b, h, c.start), k.sn, 1, dQ.data(), D);
           if (d_rel_bias_rows) accumulate_rel_bias_grad(p, c, dSc, ld, rows, d_rel_bias_rows, plane);
+          // dS times the softmax scale from here: dK = scale dS^T Q, dQ = scale dS K.
+          for (const auto r : c10::irange(rows)) cpu::scale_inplace(dSc + r * ld, scale, c.count);
+          transpose(dSc, ld, rows, c.count, T.data());
+          matmul<acc_t>(c.count, D, rows, T.data(), rows, qb, ldq, true, d_k + key0 * D, D);
+          matmul<acc_t>(rows, D, c.count, dSc, ld, k.at(b, h, c.start), k.sn, true, dQ.data(), D);
         }
         for (const auto r : c10::irange(rows)) {
           const bool res = residual_row(p, r0 + r);
