@@ -20,6 +20,7 @@ from .attention import BoxMemoryAttention, MemoryAttention, MemoryPoolingAttenti
 from .blocks import MemoryMultiScaleBlock
 from .heads import ClassificationHead, RoIHead, pad_boxes, unpad_boxes
 from .memory import MemoryBackend, MemoryBackendStep, MemoryState, memory_step, parse_sampler
+from .packed_linear import pack_linear_layers
 from .stem import PatchEmbed
 
 Triple = Sequence[int]
@@ -329,6 +330,7 @@ def create_memvit(
     if model.cls_token is not None:
         nn.init.trunc_normal_(model.cls_token, std=0.02)
     model.apply(_init_weights)
+    pack_linear_layers(model)  # float32 CPU inference on oneDNN (packed_linear.py)
     return model
 
 

@@ -1,0 +1,107 @@
+# Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
+"""PackedLinear (oneDNN on a packed weight for float32 CPU inference) against float64 products."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from memvit.models.packed_linear import PackedLinear, pack_linear_layers
+from memvit_ext.testing import ops_seen
+
+pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch without oneDNN")
+
+
+def packed(in_features: int, out_features: int, gen: torch.Generator) -> PackedLinear:
+    layer = nn.Linear(in_features, out_features)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen))
+        layer.bias.copy_(torch.randn(layer.bias.shape, generator=gen))
+    assert pack_linear_layers(layer) == 1
+    return layer
+
+
+def exact(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return x.double() @ layer.weight.double().t() + layer.bias.double()
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b).norm() / b.norm()).item()
+
+
+def test_inference_runs_on_onednn_and_equals_the_product(gen):
+    layer = packed(96, 40, gen)
+    x = torch.randn(3, 17, 96, generator=gen)[:, 1:]  # 3-D, not contiguous (cls token cut off)
+    with torch.no_grad(), ops_seen() as seen:
+        out = layer(x)
+    assert "mkldnn._linear_pointwise" in " ".join(seen.names)
+    assert out.shape == (3, 16, 40) and relative_error(out, exact(layer, x)) <= 1e-6
+
+
+def test_weight_changes_are_followed(gen):
+    """An optimizer step (in place) and a loaded state dict both reach the next inference."""
+    layer = packed(32, 8, gen)
+    x = torch.randn(5, 32, generator=gen)
+    with torch.no_grad():
+        layer(x)  # packs
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer(x).square().sum().backward()  # with gradients: F.linear, and a backward
+    optimizer.step()
+    with torch.no_grad():
+        assert relative_error(layer(x), exact(layer, x)) <= 1e-6
+        other = packed(32, 8, gen)
+        layer.load_state_dict(other.state_dict())
+        assert relative_error(layer(x), exact(other, x)) <= 1e-6
+
+
+def test_gradients_autocast_float64_keep_f_linear(gen):
+    layer = packed(16, 4, gen)
+    x = torch.randn(2, 16, generator=gen, requires_grad=True)
+    for context, inputs in ((torch.enable_grad(), x), (torch.no_grad(), x.double()),
+                            (torch.autocast("cpu", dtype=torch.bfloat16), x.detach())):
+        if inputs.dtype == torch.float64:
+            layer = layer.double()
+        with context, ops_seen() as seen:
+            layer(inputs)
+        assert "mkldnn._linear_pointwise" not in " ".join(seen.names)
+        layer = layer.float()
+
+
+def test_same_state_dict_and_copies_without_the_cache(gen):
+    layer = packed(8, 8, gen)
+    with torch.no_grad():
+        layer(torch.randn(2, 8, generator=gen))
+    assert "_packed" in layer.__dict__
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    twin = copy.deepcopy(layer)
+    assert "_packed" not in twin.__dict__
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    x = torch.randn(4, 8, generator=gen)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), layer(x)) and torch.equal(twin(x), layer(x))
+
+
+def test_the_model_packs_every_linear_and_keeps_its_outputs(gen):
+    """create_memvit packs its Linear layers; a float32 CPU forward stays within 1e-5 of float64."""
+    from test_model import TINY
+
+    from memvit.models import create_memvit
+
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+    model = create_memvit(**{**TINY, "head": "ava", "num_classes": 7}).eval()
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(type(m) is PackedLinear for m in linears)
+    truth = copy.deepcopy(model).double()
+    boxes = torch.tensor([[0, 2.0, 3, 40, 50]])
+    with torch.no_grad():
+        for _ in range(3):  # memory fills
+            x = torch.randn(1, 3, 8, 64, 64, generator=gen)
+            out, want = model(x, video_ids=[0], boxes=boxes), truth(x.double(), video_ids=[0], boxes=boxes.double())
+            assert relative_error(out, want) <= 1e-5
