@@ -49,7 +49,7 @@ def test_weight_changes_are_followed(gen):
     with torch.no_grad():
         layer(x)  # packs
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
-    layer(x).square().sum().backward()  # with gradients: F.linear, and a backward
+    layer(x).square().sum().backward()
     optimizer.step()
     with torch.no_grad():
         assert relative_error(layer(x), exact(layer, x)) <= 1e-6
@@ -58,17 +58,39 @@ def test_weight_changes_are_followed(gen):
         assert relative_error(layer(x), exact(other, x)) <= 1e-6
 
 
-def test_gradients_autocast_float64_keep_f_linear(gen):
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+def test_training_gradients_equal_float64(wide, gen, monkeypatch):
+    """With gradients: oneDNN forward and input gradient, the weight gradient on oneDNN for wide
+    layers (threshold lowered here to reach that branch on small shapes) and on ATen otherwise."""
+    from memvit.models import packed_linear
+
+    monkeypatch.setattr(packed_linear, "WEIGHT_GRAD_MIN_FEATURES", 16 if wide else 10**6)
+    layer = packed(48, 24, gen)
+    x = torch.randn(2, 33, 48, generator=gen, requires_grad=True)
+    grad = torch.randn(2, 33, 24, generator=gen)
+    with ops_seen() as seen:
+        out = layer(x)
+        out.backward(grad)
+    assert "mkldnn._linear_pointwise" in seen.names and ("aten.mm" in seen.names) == (not wide)
+    x64 = x.detach().double().requires_grad_()
+    w64 = layer.weight.detach().double().requires_grad_()
+    b64 = layer.bias.detach().double().requires_grad_()
+    want = torch.nn.functional.linear(x64, w64, b64)
+    want.backward(grad.double())
+    assert relative_error(out, want.detach()) <= 1e-6
+    for got, truth in ((x.grad, x64.grad), (layer.weight.grad, w64.grad), (layer.bias.grad, b64.grad)):
+        assert relative_error(got, truth) <= 1e-6
+
+
+def test_autocast_and_float64_keep_f_linear(gen):
     layer = packed(16, 4, gen)
-    x = torch.randn(2, 16, generator=gen, requires_grad=True)
-    for context, inputs in ((torch.enable_grad(), x), (torch.no_grad(), x.double()),
-                            (torch.autocast("cpu", dtype=torch.bfloat16), x.detach())):
-        if inputs.dtype == torch.float64:
-            layer = layer.double()
-        with context, ops_seen() as seen:
-            layer(inputs)
-        assert "mkldnn._linear_pointwise" not in " ".join(seen.names)
-        layer = layer.float()
+    x = torch.randn(2, 16, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16), ops_seen() as seen:
+        assert layer(x).dtype == torch.bfloat16
+    with torch.no_grad(), ops_seen() as seen_double:
+        layer.double()(x.double())
+    for names in (seen.names, seen_double.names):
+        assert "mkldnn._linear_pointwise" not in " ".join(names)
 
 
 def test_same_state_dict_and_copies_without_the_cache(gen):

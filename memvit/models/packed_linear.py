@@ -1,12 +1,13 @@
 # Copyright 2026 The memvit authors. Licensed under the Apache License, Version 2.0.
-"""Linear layers whose float32 inference on CPU runs on oneDNN with the weight packed once.
+"""Linear layers whose float32 products on CPU run on oneDNN with packed weights.
 
 ATen's float32 ``F.linear`` on CPU is MKL's sgemm; oneDNN's product with a pre-packed weight is
 2.1-2.5x faster on MeMViT's shapes on the AMD EPYC this project measures on (350-450 against
 160-200 GFLOP/s on 2 cores, ``benchmarks/RESULTS.md``), and the Linear layers are about 60% of
-a MeMViT-16 clip in float32. Everything else keeps ``F.linear``: gradients (the packed op has no
-backward), autocast (bf16 already runs on oneDNN), float64, other devices, tracing, scripting and
-compiling (exporters do not know the op). Same parameters and state dict as ``nn.Linear``.
+a MeMViT-16 clip in float32. Inference packs each weight once; training packs it per step (the
+weights change) with its own backward. Everything else keeps ``F.linear``: autocast (bf16
+already runs on oneDNN), float64, other devices, tracing, scripting and compiling (exporters do
+not know the op). Same parameters and state dict as ``nn.Linear``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ def _packed_op_available() -> bool:
 _AVAILABLE = _packed_op_available()
 
 
-def _packs(x: Tensor, weight: Tensor) -> bool:
+def _runs_on_onednn(x: Tensor, weight: Tensor) -> bool:
     return (
         _AVAILABLE
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
-        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
         and not torch.is_autocast_enabled("cpu")
         and not torch.jit.is_tracing()
         and not torch.jit.is_scripting()
@@ -40,13 +40,60 @@ def _packs(x: Tensor, weight: Tensor) -> bool:
     )
 
 
+def _onednn_linear(x: Tensor, packed_weight: Tensor, bias: Tensor | None) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed_weight, bias, "none", [], "")
+
+
+def _pack(weight: Tensor) -> Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+
+
+# The weight gradient (out x tokens) @ (tokens x in) goes to oneDNN only when both feature sizes
+# are at least this: it then needs the input transposed and packed each step, which on narrow
+# layers (the quick start's 32-128 channels) costs more than oneDNN saves; measured 1.3-1.5x on
+# MeMViT-16's 384-1536 channel layers and 0.3-0.5x on 32-96 channel ones.
+WEIGHT_GRAD_MIN_FEATURES = 256
+
+
+class _TrainingLinear(torch.autograd.Function):
+    """Linear with gradients, on oneDNN: forward and input gradient on packed weights (2x MKL's
+    sgemm on these shapes), the weight gradient on oneDNN for wide layers, on ATen otherwise."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn_linear(x, _pack(weight), bias)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        out_features, in_features = weight.shape
+        grad2 = grad.reshape(-1, out_features)
+        d_x = d_w = d_b = None
+        if ctx.needs_input_grad[0]:
+            d_x = _onednn_linear(grad, _pack(weight.t().contiguous()), None)
+        if ctx.needs_input_grad[1]:
+            x2 = x.reshape(-1, in_features)
+            if min(out_features, in_features) >= WEIGHT_GRAD_MIN_FEATURES:
+                d_w = _onednn_linear(grad2.t(), _pack(x2.t().contiguous()), None)
+            else:
+                d_w = grad2.t() @ x2
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            d_b = grad2.sum(0)
+        return d_x, d_w, d_b
+
+
 class PackedLinear(nn.Linear):
-    """``nn.Linear``; without gradients on CPU in float32, oneDNN on a weight packed once (and
-    packed again when the weight changes: an optimizer step, a loaded state dict)."""
+    """``nn.Linear`` on oneDNN for float32 on CPU: without gradients on a weight packed once (and
+    packed again when the weight changes: an optimizer step, a loaded state dict), with gradients
+    through :class:`_TrainingLinear`."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if _packs(x, self.weight):
-            return torch.ops.mkldnn._linear_pointwise(x, self._packed_weight(), self.bias, "none", [], "")
+        if _runs_on_onednn(x, self.weight):
+            if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+                return _TrainingLinear.apply(x, self.weight, self.bias)
+            return _onednn_linear(x, self._packed_weight(), self.bias)
         return F.linear(x, self.weight, self.bias)
 
     def _packed_weight(self) -> Tensor:
@@ -54,7 +101,7 @@ class PackedLinear(nn.Linear):
         cached = self.__dict__.get("_packed")
         if cached is None or cached[0] != key:
             with torch.no_grad():
-                cached = (key, torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), None))
+                cached = (key, _pack(self.weight))
             self.__dict__["_packed"] = cached
         return cached[1]
 
