@@ -6,10 +6,11 @@
 MeMViT-16 (configs/ava_16.yaml, batch 1, memory filled: the steady state) inference per clip and
 a training step (forward, backward, SGD step), in fp32 and under bf16 autocast (``--dtype bf16``),
 with the op's compiled kernel and with its PyTorch fallback. Beside them, the rate of a 2048^2
-matrix product in fp32 and in bf16 on the same cores: the model's FLOPs (fvcore's count, the
-paper's, times two) over that rate is the floor a clip cannot beat, so each row reports the fraction of the
-floor it reaches. The session summary (conftest.py) writes benchmarks/results/cpu-model-<date>.md,
-with bf16's largest score difference from fp32.
+matrix product on the same cores, in fp32 (MKL through torch.mm, and oneDNN on a packed weight)
+and in bf16: the model's FLOPs (fvcore's count, the paper's, times two) over the faster rate of
+its dtype is the floor a clip cannot beat, so each row reports the fraction of the floor it reaches.
+The session summary (conftest.py) writes benchmarks/results/cpu-model-<date>.md, with bf16's
+largest score difference from fp32.
 """
 
 from __future__ import annotations
@@ -63,14 +64,20 @@ def _fill_memory(model, clip, boxes, dtype: str) -> None:
             model(clip, video_ids=[0], boxes=boxes)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_floor(benchmark, dtype):
-    """The matrix-product rate of these cores in this dtype (GFLOP/s)."""
+@pytest.mark.parametrize("dtype,library", [("fp32", "aten"), ("fp32", "onednn"), ("bf16", "aten")])
+def test_gemm_floor(benchmark, dtype, library):
+    """The matrix-product rate of these cores (GFLOP/s): ATen's torch.mm (MKL in fp32, oneDNN in
+    bf16) and, in fp32, oneDNN's product on a packed weight (what the Linear layers run on)."""
     torch.set_num_threads(os.cpu_count() or 1)
     kind = torch.float32 if dtype == "fp32" else torch.bfloat16
     a, b = torch.randn(GEMM_SIZE, GEMM_SIZE).to(kind), torch.randn(GEMM_SIZE, GEMM_SIZE).to(kind)
-    benchmark.pedantic(torch.mm, args=(a, b), rounds=10, iterations=1, warmup_rounds=2)
-    benchmark.extra_info.update(model_row="gemm", dtype=dtype, gflop=2 * GEMM_SIZE**3 / 1e9)
+    if library == "onednn":
+        packed = torch.ops.mkldnn._reorder_linear_weight(b, None)
+        benchmark.pedantic(torch.ops.mkldnn._linear_pointwise, args=(a, packed, None, "none", [], ""),
+                           rounds=10, iterations=1, warmup_rounds=2)
+    else:
+        benchmark.pedantic(torch.mm, args=(a, b), rounds=10, iterations=1, warmup_rounds=2)
+    benchmark.extra_info.update(model_row="gemm", dtype=dtype, library=library, gflop=2 * GEMM_SIZE**3 / 1e9)
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)

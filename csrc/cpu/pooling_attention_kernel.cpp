@@ -40,9 +40,9 @@ constexpr int64_t kChunkKeys = 512;  // target keys per chunk (at least one plan
 // One product shape: C (m x n) = A (m x k) B (k x n) [+ C], row-major with leading dimensions;
 // transposed operands are laid out beforehand (keys and values once per call, P and dS per
 // block). float runs on oneDNN's batch-reduce GEMM micro-kernel through ATen's cpublas::brgemm
-// where ATen has it (torch >= 2.7): no tensor is made per tile, and it uses AVX-512 on any x86
-// CPU, 2.2-2.5x MKL's sgemm (addmm) on this kernel's 64-128 x 393 x 96 products on the AMD EPYC
-// it was measured on. float64, or an older torch: addmm on views. Single-threaded inside the
+// where ATen has one (it then defines CPUBLAS_BRGEMM_F32F32F32): no tensor is made per tile,
+// and it uses AVX-512 on any x86 CPU, 2.2-2.5x MKL's sgemm (addmm) on this kernel's
+// 64-128 x 393 x 96 products on the AMD EPYC it was measured on. float64, or an older torch: addmm on views. Single-threaded inside the
 // parallel region either way.
 template <typename T>
 at::Tensor matrix(const T* data, int64_t rows, int64_t cols, int64_t ld) {

@@ -155,7 +155,7 @@ class StreamingDetector:
         model: a :class:`~memvit.models.MeMViT` (AVA head, or a Kinetics classifier); put in eval mode.
         clip_spec: the pre-processing (:class:`ClipSpec`, e.g. ``ClipSpec.from_config(cfg)``).
         device: where the model runs (default: the model's device).
-        bf16: run the model under bfloat16 autocast (scores within ~1e-2 of fp32, about 1.8x
+        bf16: run the model under bfloat16 autocast (scores within ~5e-3 of fp32, up to 1.5x
             faster on a CPU with AVX512-BF16; ``memvit.infer --dtype bf16``).
 
     ``step(frames, boxes, stream=...)`` runs one clip of one stream; :meth:`step_many` runs one
