@@ -42,8 +42,8 @@ constexpr int64_t kChunkKeys = 512;  // target keys per chunk (at least one plan
 // block). float runs on oneDNN's batch-reduce GEMM micro-kernel through ATen's cpublas::brgemm
 // where ATen has one (it then defines CPUBLAS_BRGEMM_F32F32F32): no tensor is made per tile,
 // and it uses AVX-512 on any x86 CPU, 2.2-2.5x MKL's sgemm (addmm) on this kernel's
-// 64-128 x 393 x 96 products on the AMD EPYC it was measured on. float64, or an older torch: addmm on views. Single-threaded inside the
-// parallel region either way.
+// 64-128 x 393 x 96 products on the AMD EPYC it was measured on. float64, or an older torch:
+// addmm on views. Single-threaded inside the parallel region either way.
 template <typename T>
 at::Tensor matrix(const T* data, int64_t rows, int64_t cols, int64_t ld) {
   return at::from_blob(const_cast<T*>(data), {rows, cols}, {ld, 1},

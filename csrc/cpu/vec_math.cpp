@@ -80,13 +80,6 @@ MEMVIT_CPU_CLONES float accumulate_sum(const float* __restrict src, float* __res
   return s;
 }
 
-MEMVIT_CPU_CLONES float dot(const float* __restrict a, const float* __restrict b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
-  return s;
-}
-
 MEMVIT_CPU_CLONES float shifted_dot(const float* __restrict p, const float* __restrict dp, float c, int64_t n) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -135,12 +128,6 @@ double accumulate_sum(const double* src, double* acc, int64_t n) {
     acc[j] += src[j];
     s += src[j];
   }
-  return s;
-}
-
-double dot(const double* a, const double* b, int64_t n) {
-  double s = 0.0;
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
   return s;
 }
 

@@ -45,7 +45,6 @@ void scale_inplace(float* __restrict x, float a, int64_t n);
 void add_scalar_vec(float* __restrict dst, float c, const float* __restrict v, int64_t n);
 void add_strided(float* __restrict dst, const float* __restrict src, int64_t stride, int64_t n);
 float accumulate_sum(const float* __restrict src, float* __restrict acc, int64_t n);
-float dot(const float* __restrict a, const float* __restrict b, int64_t n);
 float shifted_dot(const float* __restrict p, const float* __restrict dp, float c, int64_t n);  // sum p (dp - c)
 void softmax_grad(float* __restrict dp, const float* __restrict p, float c, float d, int64_t n);  // dp = p (dp - c - d)
 
@@ -57,7 +56,6 @@ void scale_inplace(double* x, double a, int64_t n);
 void add_scalar_vec(double* dst, double c, const double* v, int64_t n);
 void add_strided(double* dst, const double* src, int64_t stride, int64_t n);
 double accumulate_sum(const double* src, double* acc, int64_t n);
-double dot(const double* a, const double* b, int64_t n);
 double shifted_dot(const double* p, const double* dp, double c, int64_t n);
 void softmax_grad(double* dp, const double* p, double c, double d, int64_t n);
 
