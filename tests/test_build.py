@@ -19,7 +19,7 @@ from memvit_ext import ops
 KERNEL_TABLE = Path(__file__).resolve().parents[1] / "csrc" / "cuda" / "kernel_table.h"
 
 PRIMITIVES = ["row_max", "exp_sub_sum", "exp_sub", "scale_inplace", "add_scalar_vec", "add_strided",
-              "accumulate_sum", "softmax_grad", "dot"]
+              "accumulate_sum", "softmax_grad", "shifted_dot"]
 
 
 @pytest.fixture(scope="module")
