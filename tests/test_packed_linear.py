@@ -82,25 +82,37 @@ def test_training_gradients_equal_float64(wide, gen, monkeypatch):
         assert relative_error(got, truth) <= 1e-6
 
 
-def test_autocast_and_float64_keep_f_linear(gen):
-    layer = packed(16, 4, gen)
-    x = torch.randn(2, 16, generator=gen)
+def test_bf16_autocast_inference_runs_on_a_packed_bf16_weight(gen):
+    """Under CPU bf16 autocast without gradients: a bf16 weight packed once (autocast would cast
+    and re-pack it every call), bf16 out, within bf16 rounding of the float64 product; with
+    gradients autocast's own F.linear."""
+    layer = packed(64, 32, gen)
+    x = torch.randn(3, 10, 64, generator=gen)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), ops_seen() as seen:
+        out = layer(x)
+        again = layer(x)
+    assert "mkldnn._linear_pointwise" in seen.names and out.dtype == torch.bfloat16
+    assert torch.equal(out, again) and relative_error(out, exact(layer, x)) <= 1e-2
     with torch.autocast("cpu", dtype=torch.bfloat16), ops_seen() as seen:
         assert layer(x).dtype == torch.bfloat16
-    with torch.no_grad(), ops_seen() as seen_double:
-        layer.double()(x.double())
-    for names in (seen.names, seen_double.names):
-        assert "mkldnn._linear_pointwise" not in " ".join(names)
+    assert "mkldnn._linear_pointwise" not in seen.names
+
+
+def test_float64_keeps_f_linear(gen):
+    layer = packed(16, 4, gen).double()
+    with torch.no_grad(), ops_seen() as seen:
+        layer(torch.randn(2, 16, generator=gen, dtype=torch.float64))
+    assert "mkldnn._linear_pointwise" not in seen.names
 
 
 def test_same_state_dict_and_copies_without_the_cache(gen):
     layer = packed(8, 8, gen)
     with torch.no_grad():
         layer(torch.randn(2, 8, generator=gen))
-    assert "_packed" in layer.__dict__
+    assert "_packed_cache" in layer.__dict__
     assert list(layer.state_dict()) == ["weight", "bias"]
     twin = copy.deepcopy(layer)
-    assert "_packed" not in twin.__dict__
+    assert "_packed_cache" not in twin.__dict__
     buffer = io.BytesIO()
     torch.save(layer, buffer)
     buffer.seek(0)
