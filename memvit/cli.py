@@ -106,8 +106,9 @@ def command_parser(prog: str, description: str | None, *, checkpoint: bool = Fal
     if dtype:
         parser.add_argument("--dtype", default=None, choices=DTYPES,
                             help="bf16: bfloat16 autocast (matrix products, convolutions and the attention op in "
-                                 "bf16; norms, softmax statistics and the pooling convs in fp32), the same as "
-                                 "TRAIN.MIXED_PRECISION True; fp32: the same as False (default: the config's)")
+                                 "bf16; norms, softmax statistics and, when training on CPU, the pooling convs in "
+                                 "fp32), the same as TRAIN.MIXED_PRECISION True; fp32: the same as False "
+                                 "(default: the config's)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
