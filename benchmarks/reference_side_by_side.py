@@ -13,7 +13,7 @@ repository; it is imported from where it lies). The AVA models: ours from ``conf
 Steps: our model (random weights, ``--seed``) is saved as a PySlowFast ``.pyth`` and loaded strictly
 into both models; one video of random clips (test crop, four boxes each) runs clip after clip
 from an empty memory, then ``--clips`` more with the memory filled (the clips the sampler needs,
-:func:`memvit.flops.memory_clips_per_step`); inference is timed on those, and ``--train-steps``
+:func:`memvit.flops.clips_to_fill_memory`); inference is timed on those, and ``--train-steps``
 training steps (forward, BCE, backward, SGD step, memory filled first, as ``memvit.benchmark``).
 Reported: medians in s/clip, the reference's time over ours, and the largest score difference
 over every clip of the sequence (eval mode; training-mode outputs depend on dropout draws).
@@ -196,14 +196,13 @@ def compare(reference: str, model: str = "16", *, clips: int = 3, train_steps: i
     from memvit.checkpoint import atomic_save, save_checkpoint
     from memvit.cli import example_inputs, load_model
     from memvit.config import load_config
-    from memvit.flops import memory_clips_per_step
+    from memvit.flops import clips_to_fill_memory
 
     our_cfg, reference_cfg = MODELS[model]
     cfg = load_config(os.path.join(ROOT, our_cfg), overrides)
     with tempfile.TemporaryDirectory(prefix="memvit-side-by-side-") as tmp:
         net = load_model(cfg, seed=seed, warn_random=False)
-        plan = memory_clips_per_step(net, 64)
-        warmup = plan.index(max(plan))
+        warmup = clips_to_fill_memory(net)
         generator = torch.Generator().manual_seed(seed)
         sequence = [example_inputs(net, cfg, train=False, generator=generator) for _ in range(warmup + clips)]
         boxes = sequence[0][1]

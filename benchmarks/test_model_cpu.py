@@ -56,11 +56,10 @@ def _model(implementation: str):
 
 
 def _fill_memory(model, clip, boxes, dtype: str) -> None:
-    from memvit.flops import memory_clips_per_step
+    from memvit.flops import clips_to_fill_memory
 
-    plan = memory_clips_per_step(model, 64)
     with torch.no_grad(), autocast(dtype):
-        for _ in range(plan.index(max(plan)) if model.memory is not None else 0):
+        for _ in range(clips_to_fill_memory(model)):
             model(clip, video_ids=[0], boxes=boxes)
 
 

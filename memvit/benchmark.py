@@ -54,15 +54,14 @@ def run_phase(cfg_path: str, overrides: Sequence[str], phase: str, impl: str, ba
     """Measure one phase in this process; returns seconds per step and memory figures."""
     from .cli import example_inputs, load_model
     from .config import load_config
-    from .flops import memory_clips_per_step
+    from .flops import clips_to_fill_memory
 
     cfg = load_config(cfg_path, overrides)
     dev = torch.device(device)
     model = load_model(cfg, seed=0, device=dev, implementation=impl, warn_random=False)
     clip, boxes = example_inputs(model, cfg, batch=batch, device=dev, generator=torch.Generator().manual_seed(0))
     ids = list(range(batch))
-    plan = memory_clips_per_step(model, 64)
-    warmup = plan.index(max(plan)) if model.memory is not None else 0
+    warmup = clips_to_fill_memory(model)
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
     base_rss = _rss_mib()
     if dev.type == "cuda":

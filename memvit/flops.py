@@ -92,6 +92,13 @@ def memory_clips_per_step(model: nn.Module, steps: int) -> list[int]:
     return [len(sample_memory(min(s, state.keep_max_len - 1), state.sampler)) for s in range(steps)]
 
 
+def clips_to_fill_memory(model: nn.Module) -> int:
+    """How many clips of one video run before the sampler attends the most memory clips it ever
+    will: the steady state benchmarks time (0 without memory)."""
+    plan = memory_clips_per_step(model, 64)
+    return plan.index(max(plan))
+
+
 def params_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

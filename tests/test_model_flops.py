@@ -69,6 +69,14 @@ def test_memory_adds_compute_step_by_step():
     assert flops.memory_clips_per_step(memvit_24_32x3(head="kinetics"), 8) == [0, 0, 0, 1, 1, 1, 2, 2]
 
 
+def test_clips_to_fill_memory():
+    """gap2 attends its 2 memory clips from step 4, gap3 from step 6; no memory: none."""
+    assert flops.clips_to_fill_memory(create_memvit(**TINY, head="kinetics", num_classes=5)) == 4
+    assert flops.clips_to_fill_memory(memvit_24_32x3(head="kinetics")) == 6
+    assert flops.clips_to_fill_memory(create_memvit(**{**TINY, "memory": False}, head="kinetics",
+                                                    num_classes=5)) == 0
+
+
 def test_flops_command(capsys):
     assert flops.main(["--cfg", str(CONFIG_DIR / "k400_16.yaml"), *TINY_OVERRIDES]) == 0
     out = capsys.readouterr().out

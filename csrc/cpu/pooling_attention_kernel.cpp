@@ -240,25 +240,6 @@ void accumulate_rel_bias_grad(const ProblemDesc& p, const Chunk& c, const acc_t*
   }
 }
 
-// Loads rows [r0, r0 + rows) of a (B, H, N, D) tensor into a contiguous acc_t buffer, or
-// returns a pointer to them in place when no conversion is needed.
-template <typename scalar_t, typename acc_t>
-const acc_t* load_rows(const Rows<scalar_t>& src, int64_t b, int64_t h, int64_t r0, int64_t rows, int64_t dim,
-                       std::vector<acc_t>& buffer, int64_t* ld) {
-  if constexpr (std::is_same_v<scalar_t, acc_t>) {
-    *ld = src.sn;
-    return src.at(b, h, r0);
-  } else {
-    buffer.resize(rows * dim);
-    for (const auto r : c10::irange(rows)) {
-      const scalar_t* s = src.at(b, h, r0 + r);
-      for (const auto c : c10::irange(dim)) buffer[r * dim + c] = static_cast<acc_t>(s[c]);
-    }
-    *ld = dim;
-    return buffer.data();
-  }
-}
-
 // Rows [r0, r0 + rows) of q times the softmax scale, contiguous: the left operand of Q K^T
 // (scaling q once instead of every logit).
 template <typename scalar_t, typename acc_t>
@@ -383,7 +364,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
   // which loses digits to cancellation when a row attends to few keys.
   at::parallel_for(0, pairs * splits, 1, [&](int64_t begin, int64_t end) {
     const int64_t R = kBlockRowsBackward, ld = p.keys;
-    std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), q_buf, qs_buf, plane;
+    std::vector<acc_t> P(R * ld), dP(R * ld), dQ(R * D), dO_buf(R * D), qs_buf, plane;
     std::vector<acc_t> T(R * widest(chunks));  // a chunk of P or dS, transposed
     std::vector<acc_t> row_lse(R), row_delta(R), row_pivot(R);
     for (int64_t item = begin; item < end; ++item) {
@@ -394,8 +375,6 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
       std::fill(d_v, d_v + p.keys * D, acc_t(0));
       for (int64_t blk = blocks * split / splits; blk < blocks * (split + 1) / splits; ++blk) {
         const int64_t r0 = blk * R, rows = std::min(R, p.queries - r0);
-        int64_t ldq;
-        const acc_t* qb = load_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, q_buf, &ldq);
         const acc_t* qs = load_scaled_rows<scalar_t, acc_t>(ops.q, b, h, r0, rows, D, scale, qs_buf);
         for (const auto r : c10::irange(rows)) {
           const scalar_t* go = d_out.at(b, h, r0 + r);
@@ -433,7 +412,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
           row_pivot[r] = dpr[m];
           row_delta[r] = cpu::shifted_dot(pr, dpr, row_pivot[r], p.keys);
         }
-        // Phase 2: dS = P (dP - delta); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K, tables.
+        // Phase 2: dS = P (dP - delta); dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (times scale
+        // when written), tables.
         std::fill(dQ.begin(), dQ.end(), acc_t(0));
         acc_t* d_rel_bias_rows = d_rel_bias_data ? d_rel_bias_data + (bh * p.queries + r0) * p.bins : nullptr;
         for (const auto& c : chunks) {
@@ -447,17 +427,15 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, at::Ten
             cpu::softmax_grad(dSc + r * ld, Pc + r * ld, row_pivot[r], row_delta[r], c.count);
           }
           if (d_rel_bias_rows) accumulate_rel_bias_grad(p, c, dSc, ld, rows, d_rel_bias_rows, plane);
-          // dS times the softmax scale from here: dK = scale dS^T Q, dQ = scale dS K.
-          for (const auto r : c10::irange(rows)) cpu::scale_inplace(dSc + r * ld, scale, c.count);
           transpose(dSc, ld, rows, c.count, T.data());
-          matmul<acc_t>(c.count, D, rows, T.data(), rows, qb, ldq, true, d_k + key0 * D, D);
+          matmul<acc_t>(c.count, D, rows, T.data(), rows, qs, D, true, d_k + key0 * D, D);
           matmul<acc_t>(rows, D, c.count, dSc, ld, k.at(b, h, c.start), k.sn, true, dQ.data(), D);
         }
         for (const auto r : c10::irange(rows)) {
           const bool res = residual_row(p, r0 + r);
           scalar_t* dq = d_q_data + (bh * p.queries + r0 + r) * D;
           for (const auto c : c10::irange(D)) {
-            dq[c] = static_cast<scalar_t>(dQ[r * D + c] + (res ? dO_buf[r * D + c] : acc_t(0)));
+            dq[c] = static_cast<scalar_t>(scale * dQ[r * D + c] + (res ? dO_buf[r * D + c] : acc_t(0)));
           }
         }
       }

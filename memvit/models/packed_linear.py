@@ -64,7 +64,6 @@ class _TrainingLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return _onednn_linear(x, _pack(weight), bias)
 
     @staticmethod
@@ -81,7 +80,7 @@ class _TrainingLinear(torch.autograd.Function):
                 d_w = _onednn_linear(grad2.t(), _pack(x2.t().contiguous()), None)
             else:
                 d_w = grad2.t() @ x2
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False without a bias
             d_b = grad2.sum(0)
         return d_x, d_w, d_b
 
