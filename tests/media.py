@@ -29,6 +29,8 @@ TINY_CONFIG = {
     "MEMVIT": {"EXCLUDE_LAYERS": [1], "MAX_BOXES": 8},
 }
 FPS = 30
+TIME_BASE = Fraction(1, 30000)  # of the videos write_video makes
+TICK = float(TIME_BASE) + 1e-9  # the documented on-screen tolerance, one tick, with float slack
 LABEL_MAP = "".join(f'label {{\n  name: "action {i}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
                     for i in (1, 2, 4, 5, 7))
 
@@ -75,7 +77,7 @@ def write_video(path: Path, frames: list[np.ndarray], times: list[float], *, fmt
     """H.264 (yuv420p) with each frame at its time; ``Fraction`` time bases as PyAV 14+ needs.
     ``metadata`` is set on the container and on the stream."""
     height, width = frames[0].shape[:2]
-    time_base = Fraction(1, 30000)
+    time_base = TIME_BASE
     with av.open(str(path), "w", format=fmt, options=options or {}) as container:
         container.metadata.update(metadata or {})
         stream = container.add_stream("libx264", rate=Fraction(FPS))
@@ -112,11 +114,12 @@ def decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
     return times, frames
 
 
-def on_screen(times: list[float], instant: float, tolerance: float = 1e-4) -> int:
+def on_screen(times: list[float], instant: float, tolerance: float = TICK) -> int:
     """Index of the frame shown at ``instant``: the last one starting at or before it (the first before all).
 
     ``tolerance``: how far after ``instant`` a time still counts (the documented rule: one tick of the
-    stream's time base; the default suits the tests' own 1/30000 s files, whose times are exact)."""
+    stream's time base; the default is the tick of the tests' own 1/30000 s files, plus float slack, so a
+    frame 3 ticks after a whole second, as 4-decimal times give, is not on screen there)."""
     shown = [i for i, t in enumerate(times) if t <= instant + tolerance]
     return shown[-1] if shown else 0
 
@@ -128,7 +131,7 @@ def timeline_length(times: list[float]) -> int:
 
 
 def clip_frames(times: list[float], frames: list[np.ndarray], keyframe: float, num_frames: int,
-                rate: int, tolerance: float = 1e-4) -> np.ndarray:
+                rate: int, tolerance: float = TICK) -> np.ndarray:
     """AVA's clip for a keyframe: ``range(c - L/2, c + L/2, rate)`` on the 30 fps timeline, clamped."""
     center, span = round(keyframe * FPS), num_frames * rate
     last = timeline_length(times) - 1

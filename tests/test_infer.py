@@ -18,6 +18,7 @@ import pytest
 import torch
 from media import (
     LABEL_MAP,
+    TICK,
     RecordingServer,
     clip_frames,
     crafted_references,
@@ -88,7 +89,7 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def expected_scores(cfg, video, keyframes, boxes_at, seed=0, tolerance=1e-4):
+def expected_scores(cfg, video, keyframes, boxes_at, seed=0, tolerance=TICK):
     """The oracle: clips cut from the decoded frames by AVA's rule, run through the model alone."""
     times, frames = decode(video)
     clips = [normalise(clip_frames(times, frames, t, 8, 4, tolerance), 64) for t in keyframes]

@@ -343,14 +343,28 @@ def test_worker_processes(videos, tmp_path, monkeypatch):
     import multiprocessing as mp
 
     monkeypatch.setattr(pa, "_pool_context", lambda: mp.get_context("fork"))
-    updates = []
-    monkeypatch.setattr(pa._Bars, "update", lambda self, vid, done, total: updates.append((vid, done, total)))
+    events = []
+    update, finish = pa._Bars.update, pa._Bars.finish
+    monkeypatch.setattr(pa._Bars, "update", lambda self, vid, done, total: (
+        events.append((vid, done, total)), update(self, vid, done, total)))
+    monkeypatch.setattr(pa._Bars, "finish", lambda self, result: (
+        events.append((result.video_id, "finished")), finish(self, result)))
     summary = run(videos, tmp_path, workers=2, params=ExtractionParams(1, Fraction(1, 3), 30))
     assert sorted((r.video_id, r.status, r.frames) for r in summary.results) == [
         ("-vid30", "done", 10), ("vfr", "done", 10), ("vid25", "done", 10)]
     assert shown(tmp_path / "frames" / "-vid30", "-vid30") == list(range(30, 40))
-    finals = {(vid, done) for vid, done, total in updates if done == total}
-    assert finals == {("-vid30", 10), ("vfr", 10), ("vid25", 10)}
+    for vid in ("-vid30", "vfr", "vid25"):  # each video's last report reaches its bar before the video finishes
+        mine = [event[1:] for event in events if event[0] == vid]
+        assert mine[-2:] == [(10, 10), ("finished",)], (vid, mine)
+
+
+def test_a_late_report_does_not_reopen_a_finished_bar():
+    bars = pa._Bars(2, enabled=False)
+    bars.update("a", 3, 10)
+    bars.finish(pa.VideoResult("a", "done", expected=10))
+    bars.update("a", 10, 10)
+    assert bars._frames == {}
+    bars.close()
 
 
 @pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])

@@ -35,7 +35,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import queue
 import shutil
 import sys
 import time
@@ -226,7 +225,9 @@ def _init_worker(progress_queue: Any) -> None:
 
 
 def _run_in_worker(job: _Job) -> VideoResult:
-    """Pool entry point: progress goes to the parent's bars through a queue, a few times a second."""
+    """Pool entry point: progress goes to the parent's bars through a queue, a few times a second. The queue is
+    a ``SimpleQueue``, whose ``put`` writes before it returns, so a video's last report is in the pipe before its
+    result leaves the worker (a ``Queue`` sends from a thread and could arrive after the video was finished)."""
     last = 0.0
 
     def report(done: int, total: int) -> None:
@@ -250,8 +251,11 @@ class _Bars:
         self.videos = tqdm(total=total, desc="videos", unit="video", disable=self._disable)
         self._frames: dict[str, Any] = {}
         self._free: list[int] = []
+        self._finished: set[str] = set()
 
     def update(self, video_id: str, done: int, total: int) -> None:
+        if video_id in self._finished:  # never reopen a closed bar
+            return
         bar = self._frames.get(video_id)
         if bar is None:
             slot = self._free.pop() if self._free else len(self._frames) + 1
@@ -262,6 +266,7 @@ class _Bars:
         bar.update(done - bar.n)
 
     def finish(self, result: VideoResult) -> None:
+        self._finished.add(result.video_id)
         bar = self._frames.pop(result.video_id, None)
         if bar is not None:
             self._free.append(bar.slot)
@@ -292,7 +297,7 @@ def _run_jobs(jobs: list[_Job], workers: int, bars: _Bars) -> list[VideoResult]:
         return results
 
     ctx = _pool_context()
-    progress_queue = ctx.Queue()
+    progress_queue = ctx.SimpleQueue()
     with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)) as pool:
         pending = {pool.submit(_run_in_worker, job): job for job in jobs}
         try:
@@ -323,12 +328,8 @@ def _pool_context() -> Any:
 
 
 def _drain(progress_queue: Any, bars: _Bars) -> None:
-    while True:
-        try:
-            video_id, done, total = progress_queue.get_nowait()
-        except queue.Empty:
-            return
-        bars.update(video_id, done, total)
+    while not progress_queue.empty():
+        bars.update(*progress_queue.get())
 
 
 # ------------------------------------------------------------------------------------- videos and frame lists
