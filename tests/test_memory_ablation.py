@@ -70,9 +70,10 @@ def test_arms_build_the_memory_they_name(tmp_path):
                                                             for i, c in enumerate(synthetic.LONG_RANGE_CLASSES)]}))
     assert ablation.class_groups(data) == {**{i: "local" for i in range(1, 11)}, 11: "long-range", 12: "long-range"}
     for arm in ablation.ARMS:
-        overrides = ablation.arm_overrides(arm, data, tmp_path / arm.name, epochs=3)
+        overrides = ablation.arm_overrides(arm, data, tmp_path / arm.name, epochs=3, seed=2)
         cfg = load_config(str(ROOT / ablation.CONFIG), overrides)
-        assert cfg.MODEL.NUM_CLASSES == 12 and cfg.SOLVER.MAX_EPOCH == 3
+        assert cfg.MODEL.NUM_CLASSES == 12 and cfg.SOLVER.MAX_EPOCH == 3 and cfg.RNG_SEED == 2
+        assert cfg.TRAIN.EVAL_PERIOD == 0 and cfg.TEST.ENABLE  # the test split: once, after training
         assert cfg.AVA.FRAME_DIR == str((data / "frames").resolve())
         model = build_model(cfg)
         if arm.memory_clips == 0:
@@ -201,3 +202,48 @@ def test_answer_scores_by_hand(tmp_path):
     assert scores["negatives"] == pytest.approx(0.2)
     result = ablation.ArmResult(ablation.ARMS_BY_NAME["memory_2"], 0.5, {}, {}, {}, 1.0, answers=scores)
     assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 0.90 | 0.50 | 0.20 |" in ablation.answers_table([result])
+
+
+def test_seeds_are_averaged_and_their_range_shown(tmp_path):
+    """Three seeds of two arms: means and ranges by hand in the table and the reading, every seed in the JSON,
+    the loss curves averaged; the costs measured once per arm."""
+    groups = {**{i: "local" for i in range(1, 9)}, 9: "long-range", 10: "long-range", 11: "long-range"}
+    values = {"no_memory": [(0.5, 0.3), (0.6, 0.2), (0.7, 0.4)], "memory_2": [(0.55, 0.9), (0.65, 1.0), (0.6, 0.95)]}
+    results = []
+    for name, per_seed in values.items():
+        arm = ablation.ARMS_BY_NAME[name]
+        runs = []
+        for seed, (local_ap, long_ap) in enumerate(per_seed):
+            fake_arm(tmp_path / name / f"seed{seed}", arm, local_ap, long_ap, iterations=10)
+            run = ablation.collect(arm, tmp_path / name / f"seed{seed}", groups, seconds=60.0 * (seed + 1), seed=seed)
+            run.curve["loss"] = [float(seed)] * 10
+            run.answers = {"by_offset": {"2": 0.1 * seed}, "negatives": 0.2}
+            if seed == 0:
+                run.costs = {"gflops_filled": 0.5 + 0.01 * arm.memory_clips, "inference_peak_mib": 600.0,
+                             "train_peak_mib": 900.0}
+            runs.append(run)
+        results.append(ablation.combine(runs))
+    off, on = results
+    assert off.groups == pytest.approx({"local": 0.6, "long-range": 0.3}) and off.spread("local") == (0.5, 0.7)
+    assert on.spread("long-range") == pytest.approx((0.9, 1.0)) and on.seconds == 120.0
+    assert on.curve["loss"] == [1.0] * 10 and on.answers["by_offset"] == pytest.approx({"2": 0.1})
+    assert on.costs["gflops_filled"] == 0.52
+    context = {"command": "c", "machine": "m", "date": "d", "torch": "t", "data_command": "d", "data": "d",
+               "epochs": 16, "seeds": [0, 1, 2]}
+    paths = ablation.write_results(tmp_path / "results", results, context)
+    text = paths["markdown"].read_text()
+    assert "(16 epochs, seeds 0, 1, 2)" in text and "their range in brackets" in text
+    assert "| no memory | 0 | 60.0 (50.0-70.0) | 30.0 (20.0-40.0) |" in text
+    assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 2 | 60.0 (55.0-65.0) | 95.0 (90.0-100.0) |" in text
+    assert "95.0 (90.0-100.0) with memory (MeMViT-16's gap2, 2 clips) against 30.0 (20.0-40.0) without" in text
+    saved = json.loads(paths["json"].read_text())
+    assert [s["seed"] for s in saved["arms"][1]["seeds"]] == [0, 1, 2]
+    assert saved["arms"][1]["seeds"][2]["groups"]["long-range"] == pytest.approx(0.95)
+
+
+def test_signal_events_are_counted_in_the_test_split(tmp_path):
+    meta = {"videos": [{"name": "a", "split": "val", "signals": [{}, {}]}, {"name": "b", "split": "train",
+                                                                          "signals": [{}]},
+                       {"name": "c", "split": "val", "signals": [{}]}, {"name": "d", "split": "val"}]}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert ablation.signal_events(tmp_path) == 3 and ablation.signal_events(tmp_path, "train") == 1

@@ -7,8 +7,9 @@ a small extra cost. This experiment tests it on the long-range synthetic AVA-for
 of the quick start and "see an orange/lime signal", the room lit in that colour) and two *long-range*
 classes ("answer an orange/lime signal") labelled 2-5 s after the light's centre, when it is out and no
 longer in the labelled clip. It trains the quick
-start's model (``configs/synthetic.yaml`` with :data:`COMMON`) once per *arm*, the same data, budget and
-seed, changing only the memory:
+start's model (``configs/synthetic.yaml`` with :data:`COMMON`) once per *arm* and seed (``--seeds``, three
+by default: from-scratch training of so small a model moves by several points from seed to seed), the same
+data and budget, changing only the memory:
 
 * ``no_memory``: plain MViTv2 (``MEMVIT.ENABLE False``), memory length 0;
 * ``memory_1`` / ``memory_2`` / ``memory_4``: the reference's ``gap2`` sampler with 1, 2 (MeMViT-16's
@@ -18,10 +19,13 @@ seed, changing only the memory:
 * ``memory_4_all``: sampler ``all`` with the reach of MeMViT-16's gap2 (t-1 ... t-4, back to t-4), so that
   trained compression is compared at equal reach.
 
-Each arm is a ``python -m memvit.train`` run under ``--out/<arm>`` (resumable; finished arms are kept).
-Then frame-mAP per class group (local, long-range) against chance, GFLOPs per clip and peak memory with
-and without memory are written to ``--results`` as ``results.md``, ``results.json`` and PNG plots (mAP per
-group, mAP against memory length, training curves). The committed results are in docs/memory_ablation/.
+Each run is a ``python -m memvit.train`` run under ``--out/<arm>/seed<k>`` (resumable; finished runs are
+kept). The test split is the generator's validation split, evaluated once at the end of each run (never
+during training), with two signals per 24 s video: the default 52 test videos hold 104 signal events. Then
+frame-mAP per class group (local, long-range) against chance, as the mean and range over the seeds, GFLOPs
+per clip and peak memory with and without memory are written to ``--results`` as ``results.md``,
+``results.json`` and PNG plots (mAP per group, mAP against memory length, training curves). The committed
+results are in docs/memory_ablation/.
 """
 
 from __future__ import annotations
@@ -76,9 +80,10 @@ ARMS_BY_NAME = {a.name: a for a in ARMS}
 REFERENCE_ARM = "memory_2"
 # Every arm, on top of configs/synthetic.yaml: memory clips compressed in time only (the quick start's
 # (4, 2, 2) leaves a 4x4 grid of 32-pixel cells at this size, too coarse to tell neighbours apart), and
-# 16 epochs.
+# 16 epochs; the test split is evaluated once, after training (TEST.ENABLE), not during it.
 COMMON = ("MEMVIT.COMPRESS.POOL_STRIDE", "[4,1,1]", "SOLVER.MAX_EPOCH", "16",
-          "TRAIN.EVAL_PERIOD", "8")
+          "TRAIN.EVAL_PERIOD", "0")
+SEEDS = (0, 1, 2)
 
 
 def data_overrides(data_root: str | os.PathLike) -> list[str]:
@@ -93,13 +98,21 @@ def data_overrides(data_root: str | os.PathLike) -> list[str]:
 
 
 def arm_overrides(arm: Arm, data_root: str | os.PathLike, out_dir: str | os.PathLike, epochs: int | None,
-                  extra: Sequence[str] = ()) -> list[str]:
-    """Everything an arm changes from configs/synthetic.yaml: data, COMMON, memory (gap2 unless the arm
-    says otherwise), output folder, and the budget (``epochs``: None keeps COMMON's)."""
-    out = data_overrides(data_root) + [*COMMON, "MEMVIT.SAMPLER", "gap2", *arm.overrides, "OUTPUT_DIR", str(out_dir)]
+                  extra: Sequence[str] = (), seed: int = 0) -> list[str]:
+    """Everything a run of an arm changes from configs/synthetic.yaml: data, COMMON, memory (gap2 unless the
+    arm says otherwise), seed, output folder, and the budget (``epochs``: None keeps COMMON's)."""
+    out = data_overrides(data_root) + [*COMMON, "MEMVIT.SAMPLER", "gap2", *arm.overrides, "RNG_SEED", str(seed),
+                                       "OUTPUT_DIR", str(out_dir)]
     if epochs is not None:
-        out += ["SOLVER.MAX_EPOCH", str(epochs), "TRAIN.EVAL_PERIOD", str(epochs)]
+        out += ["SOLVER.MAX_EPOCH", str(epochs)]
     return out + list(extra)
+
+
+def signal_events(data_root: str | os.PathLike, split: str = "val") -> int:
+    """How many signals (each answered 2-5 s later) the videos of ``split`` hold: the long-range classes'
+    sample size."""
+    meta = json.loads((Path(data_root) / "meta.json").read_text())
+    return sum(len(v.get("signals", [])) for v in meta["videos"] if v.get("split") == split)
 
 
 def class_groups(data_root: str | os.PathLike) -> dict[int, str]:
@@ -211,6 +224,8 @@ def cost_figures(arm: Arm, config: str, overrides: Sequence[str], *, batch: int)
 
 @dataclass
 class ArmResult:
+    """One run's figures, or (from :func:`combine`) an arm's mean over its seeds with ``runs`` kept."""
+
     arm: Arm
     map: float
     groups: dict[str, float]
@@ -220,15 +235,54 @@ class ArmResult:
     curve: dict[str, list[float]] = field(default_factory=dict)  # iteration, loss
     costs: dict[str, Any] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)  # answer_scores()
+    seed: int | None = None  # None: a mean over runs
+    runs: list[ArmResult] = field(default_factory=list)
+
+    def spread(self, group: str) -> tuple[float, float]:
+        """(lowest, highest) over the runs of a group's mAP (``"all"``: the mAP); a single run: its value twice."""
+        values = [r.map if group == "all" else r.groups[group] for r in (self.runs or [self])]
+        return min(values), max(values)
 
     def to_json(self) -> dict[str, Any]:
-        return {"arm": self.arm.name, "label": self.arm.label, "memory_clips": self.arm.memory_clips,
-                "overrides": list(self.arm.overrides), "map": self.map, "groups": self.groups, "chance": self.chance,
-                "per_class": self.per_class, "train_and_eval_seconds": self.seconds, "answer_scores": self.answers,
-                **self.costs}
+        out = {"arm": self.arm.name, "label": self.arm.label, "memory_clips": self.arm.memory_clips,
+               "overrides": list(self.arm.overrides), "map": self.map, "groups": self.groups, "chance": self.chance,
+               "per_class": self.per_class, "train_and_eval_seconds": self.seconds, "answer_scores": self.answers,
+               **self.costs}
+        if self.runs:
+            out["seeds"] = [{"seed": r.seed, "map": r.map, "groups": r.groups, "per_class": r.per_class,
+                             "train_and_eval_seconds": r.seconds} for r in self.runs]
+        else:
+            out["seed"] = self.seed
+        return out
 
 
-def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> ArmResult:
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def combine(runs: Sequence[ArmResult]) -> ArmResult:
+    """An arm's runs (one per seed) as one result: every figure the mean over the seeds, the runs kept for
+    their spread; the loss curve averaged where the runs logged the same iterations (the same data and
+    batch), else the first run's; costs (seed-independent) from the first run that has them."""
+    first = runs[0]
+    keys = lambda attr: dict.fromkeys(k for r in runs for k in getattr(r, attr))  # noqa: E731
+    mean_of = lambda attr: {k: _mean([getattr(r, attr).get(k, math.nan) for r in runs])  # noqa: E731
+                            for k in keys(attr)}
+    curve = first.curve
+    if all(r.curve.get("iteration") == first.curve.get("iteration") for r in runs) and first.curve.get("loss"):
+        curve = {"iteration": first.curve["iteration"],
+                 "loss": [float(v) for v in np.mean([r.curve["loss"] for r in runs], axis=0)]}
+    offsets = dict.fromkeys(k for r in runs for k in r.answers.get("by_offset", {}))
+    answers = {"by_offset": {k: _mean([r.answers["by_offset"].get(k, math.nan) for r in runs
+                                       if "by_offset" in r.answers]) for k in offsets},
+               "negatives": _mean([r.answers.get("negatives", math.nan) for r in runs])} if offsets else {}
+    costs = next((r.costs for r in runs if r.costs), {})
+    return ArmResult(first.arm, _mean([r.map for r in runs]), mean_of("groups"), mean_of("chance"),
+                     mean_of("per_class"), _mean([r.seconds for r in runs]), curve, costs, answers, None, list(runs))
+
+
+def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float, seed: int | None = None) -> ArmResult:
     """An arm's test-split figures from its ``eval_test/summary.json`` and its ``log.jsonl``."""
     from ..training.run_log import read_run_log
 
@@ -240,12 +294,22 @@ def collect(arm: Arm, out_dir: Path, groups: dict[int, str], seconds: float) -> 
     train, _ = read_run_log(str(out_dir / "log.jsonl"))
     steps = sorted(train)
     curve = {"iteration": [float(s) for s in steps], "loss": [float(train[s]["loss"]) for s in steps]}
-    return ArmResult(arm, float(summary["map"]), group_means(per_class, groups), chance, per_class, seconds, curve)
+    return ArmResult(arm, float(summary["map"]), group_means(per_class, groups), chance, per_class, seconds, curve,
+                     seed=seed)
 
 
 # ------------------------------------------------------------------------------------------------ reporting
 def _pct(v: float) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{100 * v:.1f}"
+
+
+def _cell(r: ArmResult, group: str) -> str:
+    """A group's mAP, with its range over the seeds when the result is a mean of several runs."""
+    value = r.map if group == "all" else r.groups[group]
+    if len(r.runs) < 2:
+        return _pct(value)
+    lo, hi = r.spread(group)
+    return f"{_pct(value)} ({_pct(lo)}-{_pct(hi)})"
 
 
 def results_table(results: Sequence[ArmResult]) -> str:
@@ -257,8 +321,8 @@ def results_table(results: Sequence[ArmResult]) -> str:
         costs = r.costs
         gflops = f"{costs['gflops_filled']:.3f}" if costs else "-"
         peaks = f"{costs['inference_peak_mib']:.0f} / {costs['train_peak_mib']:.0f}" if costs else "-"
-        lines.append(f"| {r.arm.label} | {r.arm.memory_clips} | {_pct(r.groups[LOCAL])} | "
-                     f"{_pct(r.groups[LONG_RANGE])} | {_pct(r.map)} | {gflops} | {peaks} | {r.seconds / 60:.1f} min |")
+        lines.append(f"| {r.arm.label} | {r.arm.memory_clips} | {_cell(r, LOCAL)} | "
+                     f"{_cell(r, LONG_RANGE)} | {_cell(r, 'all')} | {gflops} | {peaks} | {r.seconds / 60:.1f} min |")
     chance = results[0].chance
     lines.append(f"| *chance (same boxes, random scores)* | | {_pct(chance[LOCAL])} | {_pct(chance[LONG_RANGE])} | "
                  f"{_pct(chance['all'])} | | | |")
@@ -288,14 +352,19 @@ def plot_groups(path: Path, results: Sequence[ArmResult]) -> None:
     x = np.arange(len(results))
     colours = {LOCAL: "#4c72b0", LONG_RANGE: "#c44e52"}
     for i, group in enumerate(GROUPS):
-        values = [100 * r.groups[group] for r in results]
-        bars = ax.bar(x + (i - 0.5) * 0.38, values, 0.38, label=f"{group} classes", color=colours[group])
+        values = np.array([100 * r.groups[group] for r in results])
+        ranges = np.array([[100 * v for v in r.spread(group)] for r in results]).T
+        errors = np.abs(ranges - values) if any(len(r.runs) > 1 for r in results) else None
+        bars = ax.bar(x + (i - 0.5) * 0.38, values, 0.38, label=f"{group} classes", color=colours[group],
+                      yerr=errors, capsize=3, error_kw={"lw": 1})
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
         ax.axhline(100 * results[0].chance[group], color=colours[group], ls="--", lw=1,
                    label=f"chance, {group}")
     ax.set_xticks(x, [r.arm.label.replace(" (", "\n(").replace(", ", ",\n", 1) for r in results], fontsize=7)
     ax.set_ylabel("frame-mAP@0.5 (%)")
-    ax.set_title("Long-range synthetic AVA: frame-mAP per class group")
+    seeds = max(len(r.runs) for r in results)
+    ax.set_title("Long-range synthetic AVA: frame-mAP per class group" +
+                 (f" (mean of {seeds} seeds, bars: range)" if seeds > 1 else ""))
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
@@ -314,6 +383,9 @@ def plot_memory_length(path: Path, results: Sequence[ArmResult]) -> None:
     lengths = [r.arm.memory_clips for r in series]
     for group, colour in ((LOCAL, "#4c72b0"), (LONG_RANGE, "#c44e52")):
         ax.plot(lengths, [100 * r.groups[group] for r in series], marker="o", color=colour, label=f"{group} classes")
+        if any(len(r.runs) > 1 for r in series):
+            lo, hi = zip(*[r.spread(group) for r in series])
+            ax.fill_between(lengths, [100 * v for v in lo], [100 * v for v in hi], color=colour, alpha=0.15, lw=0)
         ax.axhline(100 * series[0].chance[group], color=colour, ls="--", lw=1, label=f"chance, {group}")
     ax.set_xticks(lengths)
     ax.set_xlabel("memory clips attended (gap2 sampler; 0 = no memory)")
@@ -342,12 +414,22 @@ def plot_curves(path: Path, results: Sequence[ArmResult]) -> None:
         ax.plot(steps[window - 1:], smooth, label=r.arm.label, lw=1.5)
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (BCE, smoothed)")
-    ax.set_title("Training curves (same data, budget and seed)")
+    ax.set_title("Training curves (same data and budget" +
+                 (", mean over seeds)" if any(len(r.runs) > 1 for r in results) else ")"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     figure.tight_layout()
     with atomic_path(path) as tmp:
         FigureCanvasAgg(figure).print_png(tmp)
+
+
+def _seeds(context: dict[str, Any]) -> list[int]:
+    return list(context.get("seeds", [context.get("seed", 0)]))
+
+
+def _seeds_text(context: dict[str, Any]) -> str:
+    seeds = _seeds(context)
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 
 
 def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict[str, Any]) -> dict[str, Path]:
@@ -367,9 +449,9 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
     reading = []
     if "no_memory" in by_name and REFERENCE_ARM in by_name:
         off, on = by_name["no_memory"], by_name[REFERENCE_ARM]
-        reading.append(f"* Long-range classes: {_pct(on.groups[LONG_RANGE])} with memory (MeMViT-16's gap2, 2 clips) "
-                       f"against {_pct(off.groups[LONG_RANGE])} without (chance {_pct(off.chance[LONG_RANGE])}).")
-        reading.append(f"* Local classes: {_pct(on.groups[LOCAL])} with memory, {_pct(off.groups[LOCAL])} without "
+        reading.append(f"* Long-range classes: {_cell(on, LONG_RANGE)} with memory (MeMViT-16's gap2, 2 clips) "
+                       f"against {_cell(off, LONG_RANGE)} without (chance {_pct(off.chance[LONG_RANGE])}).")
+        reading.append(f"* Local classes: {_cell(on, LOCAL)} with memory, {_cell(off, LOCAL)} without "
                        f"(chance {_pct(off.chance[LOCAL])}).")
         if on.costs and off.costs:
             extra = 100 * (on.costs["gflops_filled"] - off.costs["gflops_filled"]) / off.costs["gflops_filled"]
@@ -385,9 +467,9 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
     for r in results:
         if not r.arm.length_series and REFERENCE_ARM in by_name:
             base = by_name[REFERENCE_ARM]
-            reading.append(f"* Option, {r.arm.label}: long-range {_pct(r.groups[LONG_RANGE])}, local "
-                           f"{_pct(r.groups[LOCAL])} (the reference's {base.arm.label}: "
-                           f"{_pct(base.groups[LONG_RANGE])}, {_pct(base.groups[LOCAL])}).")
+            reading.append(f"* Option, {r.arm.label}: long-range {_cell(r, LONG_RANGE)}, local "
+                           f"{_cell(r, LOCAL)} (the reference's {base.arm.label}: "
+                           f"{_cell(base, LONG_RANGE)}, {_cell(base, LOCAL)}).")
     answers = answers_table(results)
     text = "\n".join([
         "# Memory ablation: long-range synthetic AVA",
@@ -395,10 +477,12 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
         f"`{context['command']}` on {context['machine']}, {context['date']} (torch {context['torch']}).",
         "",
         f"Data: `{context['data_command']}` ({context['data']}). Model and recipe: `{CONFIG}` "
-        f"({context['epochs']} epochs, seed {context['seed']}); every arm changes only the memory. mAP: AVA "
-        "frame-mAP@0.5 (PySlowFast's scorer) on the test split, per class group; chance: the same boxes scored at "
-        "random. GFLOPs: fvcore count of one clip at the test size with one box, memory filled; peak RSS: the "
-        "process running it (inference batch 1, a training step at the training batch), CPU.",
+        f"({context['epochs']} epochs, {_seeds_text(context)}); every arm changes only the memory. mAP: AVA "
+        "frame-mAP@0.5 (PySlowFast's scorer) on the test split, per class group, evaluated once after training"
+        f"{'; the mean over the seeds, their range in brackets' if len(_seeds(context)) > 1 else ''}; chance: the "
+        "same boxes scored at random. GFLOPs: fvcore count of one clip at the test size with one box, memory "
+        "filled; peak RSS: the process running it (inference batch 1, a training step at the training batch), "
+        "CPU.",
         "",
         results_table(results),
         "",
@@ -427,9 +511,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite-data", action="store_true", help="regenerate the set at --data (needed when "
                         "it was made with other parameters, e.g. by an older version of the generator)")
     parser.add_argument("--train-videos", type=int, default=16)
-    parser.add_argument("--val-videos", type=int, default=12)
+    parser.add_argument("--val-videos", type=int, default=52, help="test videos (default: %(default)s: two "
+                        "signals each, so that the long-range classes are scored on 104 events)")
+    parser.add_argument("--data-seed", type=int, default=0, help="the generator's seed: choose settings on a set "
+                        "of another seed, report on this one (default: %(default)s)")
     parser.add_argument("--seconds", type=int, default=24)
-    parser.add_argument("--out", default="output/memory_ablation", help="runs, one folder per arm")
+    parser.add_argument("--out", default="output/memory_ablation", help="runs, one folder per arm and seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="RNG_SEED of each run of an arm "
+                        "(default: %(default)s); results are the mean and range over them")
     parser.add_argument("--results", default=None, help="table and plots (default: OUT/results; the committed "
                         "ones: docs/memory_ablation)")
     parser.add_argument("--arms", nargs="+", default=[a.name for a in ARMS], choices=[a.name for a in ARMS])
@@ -450,40 +539,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     # A folder the generator did not write is refused, never cleared (a UserError: message, exit 2).
     info = generate(args.data, videos_train=args.train_videos, videos_val=args.val_videos, seconds=args.seconds,
-                    classes=LONG_RANGE_CLASSES, overwrite=args.overwrite_data, cli_names=("--data", "--overwrite-data"))
+                    seed=args.data_seed, classes=LONG_RANGE_CLASSES, overwrite=args.overwrite_data,
+                    cli_names=("--data", "--overwrite-data"))
+    events = signal_events(args.data)
     print(f"== data: {info.root} ({'generated' if info.generated else 'already there'}): "
-          f"{info.keyframes['train']} train / {info.keyframes['val']} test keyframes", flush=True)
+          f"{info.keyframes['train']} train / {info.keyframes['val']} test keyframes, {events} signal events in "
+          "the test split", flush=True)
     groups = class_groups(args.data)
     data_params = json.loads((Path(args.data) / "meta.json").read_text())["params"]
     out_root = Path(args.out)
     results = []
     arms = [ARMS_BY_NAME[n] for n in args.arms]
+    seeds = list(dict.fromkeys(args.seeds))
     for i, arm in enumerate(arms):
-        out_dir = out_root / arm.name
-        overrides = arm_overrides(arm, args.data, out_dir, args.epochs, args.opts)
-        print(f"== arm {i + 1}/{len(arms)}: {arm.name}: {arm.label}", flush=True)
-        seconds = run_arm(arm, overrides, out_dir, config=args.config, threads=args.threads, data=data_params)
-        result = collect(arm, out_dir, groups, seconds)
-        result.answers = answer_scores(args.data, out_dir / "eval_test" / "predictions.csv")
-        if not args.no_costs:
-            cfg = load_config(args.config, overrides)
-            result.costs = cost_figures(arm, args.config, overrides, batch=cfg.TRAIN.BATCH_SIZE)
-        print(f"   mAP local {_pct(result.groups[LOCAL])}, long-range {_pct(result.groups[LONG_RANGE])} (chance "
-              f"{_pct(result.chance[LOCAL])} / {_pct(result.chance[LONG_RANGE])}); {seconds / 60:.1f} min", flush=True)
-        results.append(result)
+        runs = []
+        for seed in seeds:
+            out_dir = out_root / arm.name / f"seed{seed}"
+            overrides = arm_overrides(arm, args.data, out_dir, args.epochs, args.opts, seed=seed)
+            print(f"== arm {i + 1}/{len(arms)}: {arm.name}: {arm.label}, seed {seed}", flush=True)
+            seconds = run_arm(arm, overrides, out_dir, config=args.config, threads=args.threads, data=data_params)
+            run = collect(arm, out_dir, groups, seconds, seed=seed)
+            run.answers = answer_scores(args.data, out_dir / "eval_test" / "predictions.csv")
+            if not args.no_costs and not runs:  # the same model for every seed
+                cfg = load_config(args.config, overrides)
+                run.costs = cost_figures(arm, args.config, overrides, batch=cfg.TRAIN.BATCH_SIZE)
+            print(f"   mAP local {_pct(run.groups[LOCAL])}, long-range {_pct(run.groups[LONG_RANGE])} (chance "
+                  f"{_pct(run.chance[LOCAL])} / {_pct(run.chance[LONG_RANGE])}); {seconds / 60:.1f} min", flush=True)
+            runs.append(run)
+        results.append(combine(runs))
 
     cfg = load_config(args.config, arm_overrides(arms[0], args.data, out_root, args.epochs, args.opts))
     data_cmd = (f"python -m memvit.data.synthetic --long-range --out {args.data} --train-videos {args.train_videos} "
-                f"--val-videos {args.val_videos} --seconds {args.seconds}")
+                f"--val-videos {args.val_videos} --seconds {args.seconds} --seed {args.data_seed}")
     context = {
         "command": "python -m memvit.experiments.memory_ablation " + " ".join(argv if argv is not None else
                                                                               sys.argv[1:]),
         "data_command": data_cmd,
         "data": f"{args.train_videos} train + {args.val_videos} test videos of {args.seconds} s, "
-                f"{info.keyframes['train']} / {info.keyframes['val']} keyframes, {len(info.classes)} classes",
+                f"{info.keyframes['train']} / {info.keyframes['val']} keyframes, {len(info.classes)} classes, "
+                f"{events} signal events in the test split",
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "epochs": cfg.SOLVER.MAX_EPOCH,
-        "seed": cfg.RNG_SEED, "total_minutes": (time.perf_counter() - started) / 60,
+        "seeds": seeds, "total_minutes": (time.perf_counter() - started) / 60,
     }
     results_dir = Path(args.results) if args.results else out_root / "results"
     paths = write_results(results_dir, results, context)
