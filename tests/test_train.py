@@ -96,8 +96,9 @@ def test_training_run_leaves_checkpoints_logs_curves_and_an_evaluation(tiny_data
 
 def test_a_short_training_learns_what_a_clip_shows(tmp_path, gen, capsys):
     """The pipeline learns, end to end (data, loader, model, loss, optimizer, evaluation): 8 epochs of the
-    quick start's model at 64 px on 6 long-range synthetic videos, and the two classes any clip shows (the
-    room lit orange / lime: "see" the light) score far above chance on unseen videos. Seeds 0-2 of this
+    quick start's model (memory off: the cue is in every clip) at 64 px on 6 long-range synthetic videos, and
+    the two classes any clip shows (the room lit orange / lime: "see" the light) score far above chance on
+    unseen videos. Seeds 0-2 of this
     recipe: AP 0.79-0.97 against chance 0.13-0.27; a broken loss, label order or box transform stays near
     chance."""
     from memvit.data import synthetic
