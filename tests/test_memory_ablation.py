@@ -118,7 +118,7 @@ def test_report_from_arm_outputs(tmp_path):
         results.append(result)
     context = {"command": "python -m memvit.experiments.memory_ablation", "machine": "test", "date": "2026-11-29",
                "torch": torch.__version__, "data_command": "python -m memvit.data.synthetic --long-range",
-               "data": "fake", "epochs": 10, "seed": 0}
+               "data": "fake", "epochs": 10, "seeds": [0]}
     paths = ablation.write_results(tmp_path / "results", results, context)
     text = paths["markdown"].read_text()
     assert "| memory 2 clips (gap2: t-2, t-4; MeMViT-16) | 2 | 62.0 | 70.0 |" in text
@@ -173,7 +173,7 @@ def test_report_of_option_arms_alone(tmp_path):
     fake_arm(tmp_path / arm.name, arm, 0.6, 0.7)
     result = ablation.collect(arm, tmp_path / arm.name, {i: "local" for i in range(1, 12)}, seconds=60.0)
     context = {"command": "c", "machine": "m", "date": "d", "torch": "t", "data_command": "d", "data": "d",
-               "epochs": 1, "seed": 0}
+               "epochs": 1, "seeds": [0]}
     paths = ablation.write_results(tmp_path / "results", [result], context)
     assert "length" not in paths and not (tmp_path / "results" / "map_vs_memory_length.png").exists()
     assert paths["groups"].is_file() and paths["curves"].is_file()

@@ -98,19 +98,18 @@ def test_a_short_training_learns_what_a_clip_shows(tmp_path, gen, capsys):
     """The pipeline learns, end to end (data, loader, model, loss, optimizer, evaluation): 8 epochs of the
     quick start's model (memory off: the cue is in every clip) at 64 px on 6 long-range synthetic videos, and
     the two classes any clip shows (the room lit orange / lime: "see" the light) score far above chance on
-    unseen videos. Seeds 0-2 of this
-    recipe: AP 0.79-0.97 against chance 0.13-0.27; a broken loss, label order or box transform stays near
-    chance."""
+    unseen videos. Seeds 0-2 of this recipe: AP 0.79-0.97 against chance 0.13-0.27; a broken loss, label
+    order or box transform stays near chance."""
     from memvit.data import synthetic
+    from memvit.experiments.memory_ablation import data_overrides
 
     seed = int(torch.randint(2**31, (1,), generator=gen))
     data = synthetic.generate(tmp_path / "data", videos_train=6, videos_val=2, seconds=24, size=(64, 85),
                               seed=seed % 1000, classes=synthetic.LONG_RANGE_CLASSES, progress=False)
-    opts = [x for k, v in data.ava_config().items() for x in (k, json.dumps(v) if isinstance(v, list) else str(v))]
-    opts += ["DATA.TRAIN_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE", "64", "DATA.TRAIN_JITTER_SCALES", "[64,72]",
-             "SOLVER.MAX_EPOCH", "8", "TRAIN.EVAL_PERIOD", "0", "MEMVIT.ENABLE", "False",
-             "DATA_LOADER.NUM_WORKERS", "0", "LOG_PERIOD", "1000", "RNG_SEED", str(seed % 3),
-             "OUTPUT_DIR", str(tmp_path / "run")]
+    opts = data_overrides(data.root) + [
+        "DATA.TRAIN_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE", "64", "DATA.TRAIN_JITTER_SCALES", "[64,72]",
+        "SOLVER.MAX_EPOCH", "8", "TRAIN.EVAL_PERIOD", "0", "MEMVIT.ENABLE", "False", "DATA_LOADER.NUM_WORKERS", "0",
+        "LOG_PERIOD", "1000", "RNG_SEED", str(seed % 3), "OUTPUT_DIR", str(tmp_path / "run")]
     assert memvit_train.main(["--cfg", CONFIG, *opts]) == 0
     capsys.readouterr()
     summary = json.loads((tmp_path / "run" / "eval_test" / "summary.json").read_text())

@@ -266,9 +266,12 @@ def combine(runs: Sequence[ArmResult]) -> ArmResult:
     their spread; the loss curve averaged where the runs logged the same iterations (the same data and
     batch), else the first run's; costs (seed-independent) from the first run that has them."""
     first = runs[0]
-    keys = lambda attr: dict.fromkeys(k for r in runs for k in getattr(r, attr))  # noqa: E731
-    mean_of = lambda attr: {k: _mean([getattr(r, attr).get(k, math.nan) for r in runs])  # noqa: E731
-                            for k in keys(attr)}
+
+    def mean_of(attr: str) -> dict[str, float]:
+        """Per key of the runs' ``attr`` dicts, the mean over the runs that have it."""
+        keys = dict.fromkeys(k for r in runs for k in getattr(r, attr))
+        return {k: _mean([getattr(r, attr).get(k, math.nan) for r in runs]) for k in keys}
+
     curve = first.curve
     if all(r.curve.get("iteration") == first.curve.get("iteration") for r in runs) and first.curve.get("loss"):
         curve = {"iteration": first.curve["iteration"],
@@ -423,12 +426,7 @@ def plot_curves(path: Path, results: Sequence[ArmResult]) -> None:
         FigureCanvasAgg(figure).print_png(tmp)
 
 
-def _seeds(context: dict[str, Any]) -> list[int]:
-    return list(context.get("seeds", [context.get("seed", 0)]))
-
-
-def _seeds_text(context: dict[str, Any]) -> str:
-    seeds = _seeds(context)
+def _seeds_text(seeds: Sequence[int]) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 
 
@@ -477,9 +475,9 @@ def write_results(results_dir: Path, results: Sequence[ArmResult], context: dict
         f"`{context['command']}` on {context['machine']}, {context['date']} (torch {context['torch']}).",
         "",
         f"Data: `{context['data_command']}` ({context['data']}). Model and recipe: `{CONFIG}` "
-        f"({context['epochs']} epochs, {_seeds_text(context)}); every arm changes only the memory. mAP: AVA "
+        f"({context['epochs']} epochs, {_seeds_text(context['seeds'])}); every arm changes only the memory. mAP: AVA "
         "frame-mAP@0.5 (PySlowFast's scorer) on the test split, per class group, evaluated once after training"
-        f"{'; the mean over the seeds, their range in brackets' if len(_seeds(context)) > 1 else ''}; chance: the "
+        f"{'; the mean over the seeds, their range in brackets' if len(context['seeds']) > 1 else ''}; chance: the "
         "same boxes scored at random. GFLOPs: fvcore count of one clip at the test size with one box, memory "
         "filled; peak RSS: the process running it (inference batch 1, a training step at the training batch), "
         "CPU.",
