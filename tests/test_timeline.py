@@ -103,3 +103,24 @@ def test_the_rule_is_the_frame_on_screen():
                                                                                            7, 9]
     assert timeline.frames_before(timeline.shown_until(times[-1], 30, gap=times[-1] - times[-2]), 30) == 10
     assert timeline.tolerance(Fraction(1, 10), 30) == Fraction(1, 60)  # at most half a timeline frame
+
+
+def test_the_pts_clock_decides_as_the_rule_does(gen):
+    """``PtsClock`` (integer arithmetic on pts) against ``decided`` on exact times, with time bases,
+    container origins, timeline starts and rates of every kind, boundaries included."""
+    r = random.Random(int(torch.randint(2**31, (1,), generator=gen)))
+    for _ in range(300):
+        base = r.choice(TIME_BASES + (Fraction(1001, 30000), Fraction(1, 12800)))
+        fps = r.choice([30, 25, Fraction(30000, 1001), 15])
+        origin = Fraction(r.randint(-2000, 2000), r.choice([1, 1000, 1_000_000]))
+        start = r.choice([Fraction(0), Fraction(900), Fraction(r.randint(0, 5000), 1000)])
+        tol = timeline.tolerance(base, fps)
+        clock = timeline.PtsClock(base, origin, tol, fps, start)
+        anchor = round((origin + start) / base)
+        for pts in [anchor + d for d in range(-40, 400, r.randint(1, 7))] + [0, 2**40]:
+            assert clock.decided(pts) == timeline.decided(pts * base - origin, fps, tol, start), (base, fps, pts)
+        # on a boundary: a frame exactly tol after t_i is not yet decided at frame i
+        i = r.randint(0, 100)
+        exact = (timeline.instant(i, fps, start) + tol + origin) / base
+        if exact.denominator == 1:
+            assert clock.decided(int(exact)) == i

@@ -232,3 +232,84 @@ def test_the_row_loader_resumes_mid_epoch_where_the_sampler_says(own_videos):
     assert [b["box_keys"] for b in rest] == [b["box_keys"] for b in whole[2:]]
     for a, b in zip(rest, whole[2:]):
         torch.testing.assert_close(a["video"], b["video"])
+
+
+@pytest.mark.parametrize("fps,threads", [(30, 1), (25, 1), (60, 0)])
+def test_frames_no_clip_shows_are_not_decoded_and_clips_stay_exact(tmp_path, fps, threads):
+    """Told the next clips' frames (as the dataset tells it), a reader skips the non-reference frames no clip
+    will show (x264's default B-frames here): training clips a second apart, their frames jittered, decode
+    fewer frames, and every clip, in any reading order (not the announced one, none announced, jumps back,
+    the clamped ends), is pixel for pixel the clip of a reader that decodes everything."""
+    import dataclasses
+
+    rng = np.random.default_rng()
+    path = tmp_path / "v.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
+        stream.options = {"crf": "12"}  # x264's default GOP and B-frames (bf 3, b-pyramid)
+        shift = int(rng.integers(0, 50))
+        for k in range(int(6 * fps)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    index = index_video(path, Fraction(0))
+    assert len(index.pts) == 6 * fps
+    everything = dataclasses.replace(index, pts=np.zeros(0, np.int64))  # no frame times: decodes every frame
+    skipping, full = VideoClipReader(index, Fraction(0), threads=threads), VideoClipReader(everything, Fraction(0))
+
+    def clip(center: int) -> list[int]:  # 8 frames every 4, jittered by [-2, 2) as in training, clamped
+        window = np.arange(center - 16, center + 16, 4) + rng.integers(-2, 2, 8)
+        return np.clip(np.sort(window), 0, index.length - 1).tolist()
+
+    phase = int(rng.integers(0, 30))
+    plan = [clip(phase + 30 * s) for s in range(6)]
+    for k, indices in enumerate(plan):
+        upcoming = plan[k + 1] if k + 1 < len(plan) else []
+        got, problems = skipping.frames(indices, upcoming)
+        assert problems == []
+        assert np.array_equal(got, full.frames(indices)[0])
+    assert skipping.decoded < 0.8 * full.decoded, (skipping.decoded, full.decoded)
+    assert skipping.seeks == 1  # no clip had to be decoded again
+    surprises = [(clip(phase + 2), clip(phase + 30)), (clip(phase + 31), clip(phase + 60)), (clip(phase + 62), None),
+                 (clip(index.length - 2), []), ([0, 0, 1], None)]
+    surprises += [(sorted(rng.integers(0, index.length, 6).tolist()), clip(90)) for _ in range(4)]
+    for indices, upcoming in surprises:
+        got, problems = skipping.frames(indices, upcoming)
+        assert problems == []
+        assert np.array_equal(got, full.frames(indices)[0]), indices
+
+
+def test_training_announces_each_streams_next_clip_and_never_decodes_a_clip_twice(own_videos):
+    """In stream order with frame jitter (training), what the dataset announces to a stream's reader is the
+    clip that stream reads next, so no clip is decoded again; and fewer frames are decoded than without it."""
+    from memvit.data.loader import stream_sampler
+    from memvit.data.video_source import VideoClipReader
+
+    cfg = cfg_for(own_videos, "videos")
+    cfg.TRAIN.BATCH_SIZE = 2
+    cfg.DATA.NUM_FRAMES = 16  # MeMViT-16's clip: a clip's window holds frames of the next two
+    assert cfg.DATA.PERTURB_AVA_FRAMES
+    counts = {}
+    for skip in (True, False):
+        VideoClipReader.skip_unneeded = skip
+        try:
+            dataset = build_ava_dataset(cfg, "train")
+            sampler = stream_sampler(cfg, dataset, "train")
+            sampler.set_epoch(3)
+            announced: dict[int, tuple[str, list[int]]] = {}
+            for batch in sampler:
+                for key in batch:
+                    keyframe = dataset.keyframes[key.index]
+                    indices = dataset.clip_indices(keyframe, key.epoch)
+                    if key.stream in announced and announced[key.stream][0] == keyframe.video:
+                        assert announced[key.stream][1][: len(indices)] == indices
+                    announced[key.stream] = (keyframe.video, dataset.upcoming(key, indices[-1]))
+                    assert dataset[key]["problems"] == []
+            readers = list(dataset.source._readers.values())
+        finally:
+            VideoClipReader.skip_unneeded = True
+        assert sum(r.seeks for r in readers) == len(readers)  # one pass per stream and video: nothing decoded twice
+        counts[skip] = sum(r.decoded for r in readers)
+    assert counts[True] < 0.9 * counts[False], counts

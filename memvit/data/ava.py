@@ -162,9 +162,11 @@ class AvaFrameVideo(FrameVideo):
     ``frames(indices)`` loads exactly the given indices (repeats allowed, PySlowFast's clamped
     clip windows) and survives unreadable files: each is replaced by the nearest readable
     frame of the clip and reported; ``None`` when no frame of the clip can be read.
+    ``upcoming`` (the next clips' frames, which a video decoder uses) is not needed here.
     """
 
-    def frames(self, indices: Sequence[int]) -> tuple[np.ndarray | None, list[str]]:
+    def frames(self, indices: Sequence[int], upcoming: Sequence[int] | None = None) -> tuple[np.ndarray | None,
+                                                                                                list[str]]:
         problems: list[str] = []
         decoded: dict[int, np.ndarray | None] = {}
         for index in dict.fromkeys(indices):
@@ -346,6 +348,15 @@ class AvaDataset(torch.utils.data.Dataset):
         self.max_boxes = max_boxes
         self.seed = seed
         self.video_index = {video: i for i, video in enumerate(source.lengths)}
+        # The keyframe a stream reads after each one (the same video's next second; None: the last one)
+        self._following: list[int | None] = [None] * len(self.keyframes)
+        by_video: dict[str, list[int]] = {}
+        for index, keyframe in enumerate(self.keyframes):
+            by_video.setdefault(keyframe.video, []).append(index)
+        for indices in by_video.values():
+            indices.sort(key=lambda i: self.keyframes[i].sec)
+            for this, following in zip(indices, indices[1:]):
+                self._following[this] = following
 
     def __len__(self) -> int:
         return len(self.keyframes)
@@ -371,21 +382,40 @@ class AvaDataset(torch.utils.data.Dataset):
             indices = indices + jitter
         return np.clip(indices, 0, self.source.lengths[keyframe.video] - 1).tolist()
 
+    def clip_indices(self, keyframe: Keyframe, epoch: int) -> list[int]:
+        """The clip's frames in an epoch (the frame jitter is drawn per keyframe and epoch)."""
+        rng = np.random.default_rng([self.seed, epoch, self.video_index[keyframe.video], keyframe.sec])
+        return self.frame_indices(keyframe, rng)
+
+    def upcoming(self, key: StreamKey, last: int) -> list[int]:
+        """The frames the stream of ``key`` reads next (the video's next keyframes, as far as their clips can reach
+        back to frame ``last`` of this one, jitter included), so a video decoder can skip what no clip shows."""
+        out: list[int] = []
+        following = self._following[key.index]
+        while following is not None:
+            indices = self.clip_indices(self.keyframes[following], key.epoch)
+            out += indices
+            if indices[0] > last:
+                break
+            following = self._following[following]
+        return out
+
     def __getitem__(self, key: StreamKey | int) -> dict[str, Any]:
         if not isinstance(key, StreamKey):
             key = StreamKey(int(key), 0, 0)
         keyframe = self.keyframes[key.index]
         video_index = self.video_index[keyframe.video]
-        # One augmentation draw per (video, epoch); frame jitter per keyframe.
+        # One augmentation draw per (video, epoch); frame jitter per keyframe (clip_indices).
         view_rng = np.random.default_rng([self.seed, key.epoch, video_index])
-        clip_rng = np.random.default_rng([self.seed, key.epoch, video_index, keyframe.sec])
         problems: list[str] = []
         boxes, labels = keyframe.boxes, keyframe.labels
         if len(boxes) > self.max_boxes:
             problems.append(f"{keyframe.video} {keyframe.sec}: {len(boxes)} boxes, kept the first {self.max_boxes}")
             boxes, labels = boxes[: self.max_boxes], labels[: self.max_boxes]
         reader = self.source.reader(keyframe.video, key.stream)  # a video reader per stream: each reads forward
-        frames, frame_problems = reader.frames(self.frame_indices(keyframe, clip_rng))
+        indices = self.clip_indices(keyframe, key.epoch)
+        upcoming = self.upcoming(key, indices[-1]) if self.decodes_forward else None
+        frames, frame_problems = reader.frames(indices, upcoming)
         problems += frame_problems
         valid = frames is not None
         if not valid:

@@ -109,11 +109,13 @@ def select_frames(
         i += 1
 
 
-def timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str, Fraction]) -> Iterator[tuple]:
-    """Decoded frames as ``(time, duration, frame)``, times relative to ``origin``; records the last time seen."""
+def timed_frames(container: Any, stream: Any, origin: Fraction, last: dict[str, Fraction],
+                 decoded: Iterable[Any] | None = None) -> Iterator[tuple]:
+    """Decoded frames as ``(time, duration, frame)``, times relative to ``origin``; records the last time seen.
+    ``decoded``: the stream's frames, if the caller decodes them itself (default: ``container.decode(stream)``)."""
     nominal = Fraction(1) / Fraction(stream.average_rate) if stream.average_rate else None
     prev: Fraction | None = None
-    for frame in container.decode(stream):
+    for frame in container.decode(stream) if decoded is None else decoded:
         base = Fraction(frame.time_base or stream.time_base)
         if frame.pts is not None:
             stamp = frame.pts * base - origin

@@ -57,6 +57,26 @@ def decided(stamp: Time, fps: Rational | float, tol: Time, start: Time = 0) -> i
     return max(0, math.ceil((stamp - tol - start) * _exact(fps)))
 
 
+class PtsClock:
+    """:func:`decided` for the integer timestamps (pts) of one stream, in integer arithmetic.
+
+    A decoder that chooses per packet what to decode asks this once per packet; exact
+    :class:`~fractions.Fraction` arithmetic there would cost a sizeable part of what it saves.
+    ``decided(pts)`` equals ``decided(pts * base - origin, fps, tol, start)``.
+    """
+
+    def __init__(self, base: Rational | float, origin: Time, tol: Time, fps: Rational | float, start: Time = 0) -> None:
+        base, fps = _exact(base), _exact(fps)
+        shift = Fraction(origin) + tol + start
+        # (pts * base - shift) * fps = (pts * a - b) / c, with integers a, b and c > 0
+        self._a = base.numerator * shift.denominator * fps.numerator
+        self._b = shift.numerator * base.denominator * fps.numerator
+        self._c = base.denominator * shift.denominator * fps.denominator
+
+    def decided(self, pts: int) -> int:
+        return max(0, -((self._b - pts * self._a) // self._c))  # ceil((pts * a - b) / c)
+
+
 def frames_before(end: Time, fps: Rational | float, start: Time = 0) -> int:
     """Timeline frames of a video whose last frame stops being shown at ``end``: the ``i >= 0``
     with ``t_i < end``."""
@@ -76,4 +96,4 @@ def on_screen(times: Sequence[Time], t: Time, tol: Time) -> int:
     return max(bisect.bisect_right(times, t + tol) - 1, 0)
 
 
-__all__ = ["decided", "frames_before", "instant", "on_screen", "shown_until", "tolerance"]
+__all__ = ["PtsClock", "decided", "frames_before", "instant", "on_screen", "shown_until", "tolerance"]

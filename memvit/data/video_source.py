@@ -12,8 +12,15 @@ from the folder ``prepare_ava`` writes from it, up to JPEG error.
 forward and keeps only the frames the current clip window needs (the next clip's window overlaps
 it). It seeks only where the stream jumps: backwards, or forward past a source keyframe that lies
 at least :data:`SEEK_MIN_GAP_S` ahead (decoding up to the target would cost more than restarting
-there). With ``N`` DataLoader workers each worker serves every ``N``-th second of a stream, so
-videos with frequent keyframes (``ffmpeg -g 30``) let workers skip what they do not need.
+there). Each DataLoader worker keeps whole streams (:class:`memvit.data.loader.StreamRowLoader`).
+
+**Frames no clip shows are not decoded** where the codec allows it. The dataset tells the reader the
+frames the stream's next clips will ask for (their frame jitter included); every other packet goes to
+the decoder with ``skip_frame`` NONREF, which drops it unless other frames refer to it (H.264's and
+HEVC's non-reference frames: a third to a half of x264's output). Pixels are unchanged: a dropped
+frame is never a reference. Should a clip ask for a frame that was dropped (a reading order the
+dataset did not announce), the reader sees it (by the index's frame times, the frame on screen there
+would be the dropped one) and decodes that clip again from the last keyframe.
 
 **Index.** A video is indexed once, when the dataset is built, by reading its packets without
 decoding: the frame times give the timeline's length (where clips are clamped, as frame folders
@@ -31,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -72,13 +79,16 @@ class VideoIndex:
 
     ``length``: timeline frames the video covers (from ``start``); ``keyframes``: source keyframe
     times in seconds from the container's start (float: only used to decide where to seek);
-    ``size``: ``(height, width)``.
+    ``size``: ``(height, width)``; ``pts``: every frame's timestamp in the stream's time base, ascending
+    and distinct (what a reader needs to tell which frames no clip will show; empty when the packets
+    carry none).
     """
 
     path: str
     length: int
     keyframes: np.ndarray
     size: tuple[int, int]
+    pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class VideoIndexError(RuntimeError):
@@ -89,13 +99,15 @@ class VideoIndexError(RuntimeError):
 class FrameTimes:
     """Every frame's presentation time in seconds from the container's start (ascending), the
     keyframes' times, when the last frame stops being shown (:func:`memvit.data.timeline.shown_until`),
-    the frame size ``(height, width)`` and the stream's time-base tick."""
+    the frame size ``(height, width)``, the stream's time-base tick and the frames' pts (ascending,
+    distinct; empty when the packets carry none)."""
 
     times: list[Fraction]
     keyframes: list[Fraction]
     end: Fraction
     size: tuple[int, int]
     tick: Fraction
+    pts: list[int] = field(default_factory=list)
 
 
 def frame_times(path: str | Path, fps: int = FPS) -> FrameTimes:
@@ -114,9 +126,11 @@ def frame_times(path: str | Path, fps: int = FPS) -> FrameTimes:
             size = (stream.codec_context.height, stream.codec_context.width)
             nominal = 1 / Fraction(stream.average_rate) if stream.average_rate else None
             packets = [(p.pts, p.duration or 0, p.is_keyframe) for p in container.demux(stream) if p.size]
+            stamps: list[int] = []
             if packets and all(pts is not None for pts, _, _ in packets):
                 packets.sort(key=lambda packet: packet[0])
                 timed = [(pts * base - origin, duration * base, key) for pts, duration, key in packets]
+                stamps = sorted({pts for pts, _, _ in packets})
             else:  # no timestamps (raw streams): time the decoded frames
                 container.seek(0)
                 timed = [(stamp, duration or 0, frame.key_frame)
@@ -130,7 +144,7 @@ def frame_times(path: str | Path, fps: int = FPS) -> FrameTimes:
     times = [time for time, _, _ in timed]
     gap = times[-1] - times[-2] if len(times) > 1 else None
     end = timeline.shown_until(times[-1], fps, duration=timed[-1][1] or None, gap=gap or None, nominal=nominal)
-    return FrameTimes(times, [time for time, _, key in timed if key], end, size, base)
+    return FrameTimes(times, [time for time, _, key in timed if key], end, size, base, stamps)
 
 
 def index_video(path: str | Path, start: Fraction, fps: int = FPS) -> VideoIndex:
@@ -140,16 +154,21 @@ def index_video(path: str | Path, start: Fraction, fps: int = FPS) -> VideoIndex
     if length == 0:
         raise VideoIndexError(f"{path}: the video ends at {float(scan.end):.2f} s, before the timeline starts "
                               f"(AVA.TIMELINE_START {float(start):g} s)")
-    return VideoIndex(str(path), length, np.asarray([float(k) for k in scan.keyframes]), scan.size)
+    return VideoIndex(str(path), length, np.asarray([float(k) for k in scan.keyframes]), scan.size,
+                      np.asarray(scan.pts, dtype=np.int64))
 
 
 class VideoClipReader:
     """The timeline frames of one video, decoded forward as clips ask for them.
 
-    ``frames(indices)`` has the interface of :meth:`memvit.data.ava.AvaFrameVideo.frames`:
+    ``frames(indices, upcoming)`` has the interface of :meth:`memvit.data.ava.AvaFrameVideo.frames`:
     ``(T, H, W, 3)`` RGB uint8 for the given timeline indices (ascending windows, repeats allowed)
-    and the problems met, or ``None`` when no frame of the clip could be decoded.
+    and the problems met, or ``None`` when no frame of the clip could be decoded. ``upcoming``: the
+    timeline frames the next clips will ask for; given, frames neither needs are skipped where the
+    codec allows (None: every frame is decoded).
     """
+
+    skip_unneeded = True  # False: decode every frame (what the loader benchmark compares with)
 
     def __init__(self, index: VideoIndex, start: Fraction, fps: int = FPS, threads: int = 0) -> None:
         self.index, self.start, self.fps, self.threads = index, Fraction(start), fps, threads
@@ -161,7 +180,13 @@ class VideoClipReader:
         self._rgb: dict[int, np.ndarray] = {}  # id(decoded frame) -> RGB pixels (repeated frames convert once)
         self._opened = False  # a pass was opened (its frames may have run out: then _frames is None)
         self._ended: str | None = None  # why the last pass stopped early (a decoding error)
+        # Frames no clip will show are not decoded where the codec allows (non-reference frames):
+        self._wanted: set[int] | None = None  # timeline frames of this clip and the next ones (None: not known)
+        self._clock: timeline.PtsClock | None = None  # the open pass's pts -> timeline frames (None: decode all)
+        self._flagged: set[int] = set()  # pts of the packets of this pass sent with skip_frame NONREF
+        self._stale: set[int] = set()  # timeline frames whose source frame was skipped (not in the buffer)
         self.seeks = 0  # passes opened (the first one included), for the loader benchmark and tests
+        self.decoded = 0  # frames decoded, for the loader benchmark and tests
 
     # ------------------------------------------------------------------ decoding
     def _open(self, first: int) -> None:
@@ -193,7 +218,10 @@ class VideoClipReader:
                     continue
             else:
                 use_seek = False
-            decoded = timed_frames(self._container, stream, origin, {})
+            self._clock = (timeline.PtsClock(base, origin, tolerance, self.fps, self.start)
+                           if self.skip_unneeded and len(self.index.pts) else None)
+            self._flagged = set()
+            decoded = timed_frames(self._container, stream, origin, {}, self._decode(stream))
             self._next, self._ended, self._opened = 0, None, True
             try:
                 head = next(decoded, None)
@@ -206,6 +234,53 @@ class VideoClipReader:
                 _chain(head, decoded), self.start, Fraction(self.fps), self.index.length, tolerance)
             return
         raise AssertionError("unreachable: the second pass does not seek")
+
+    def _decode(self, stream: Any) -> Iterator[Any]:
+        """The stream's frames, each packet sent with ``skip_frame`` NONREF unless it may be needed:
+        a decoder then drops it if no other frame refers to it (H.264's, HEVC's non-reference frames,
+        a third to a half of x264's output), and decodes it anyway otherwise."""
+        context, skipping = stream.codec_context, False
+        for packet in self._container.demux(stream):
+            skip = packet.pts is not None and not self._needed(packet.pts)
+            if skip != skipping:
+                context.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
+            if skip:
+                self._flagged.add(packet.pts)
+            for frame in packet.decode():
+                self.decoded += 1
+                yield frame
+
+    def _shown(self, pts: int) -> tuple[int, int | None]:
+        """The timeline frames ``[first, end)`` a source frame at ``pts`` is on screen (``end`` None: the last
+        frame, shown to the end), by the index's frame times and the rule of :mod:`memvit.data.timeline`."""
+        assert self._clock is not None
+        times = self.index.pts
+        k = int(np.searchsorted(times, pts, side="right"))
+        first = 0 if k <= 1 else self._clock.decided(pts)  # before the first frame, the first one stands in
+        return first, None if k >= len(times) else self._clock.decided(int(times[k]))
+
+    def _needed(self, pts: int) -> bool:
+        """Whether the current clip or the next ones the caller announced may show the source frame at ``pts``."""
+        wanted = self._wanted
+        if self._clock is None or wanted is None:
+            return True
+        first, end = self._shown(pts)
+        if end is None:
+            return True
+        return any(first <= i < end for i in wanted) if end - first > len(wanted) else \
+            any(i in wanted for i in range(first, end))
+
+    def _stale_for(self, i: int, frame: Any) -> bool:
+        """Whether the decoded ``frame`` stands at timeline frame ``i`` only because a later source frame, the
+        one really on screen there, was skipped."""
+        if not self._flagged or frame.pts is None:
+            return False
+        times = self.index.pts
+        k = int(np.searchsorted(times, frame.pts, side="right"))
+        if k >= len(times) or int(times[k]) not in self._flagged:
+            return False
+        return self._shown(int(times[k]))[0] <= i
 
     def _worth_seeking(self, first: int) -> bool:
         """A keyframe lies between where the open pass stands (plus the minimum gap) and ``first``."""
@@ -229,21 +304,29 @@ class VideoClipReader:
                 self._frames = None
                 break
             if i >= lo:
-                self._buffer[i] = frame
+                if self._stale_for(i, frame):
+                    self._stale.add(i)
+                else:
+                    self._buffer[i] = frame
             self._next = i + 1
 
     # ------------------------------------------------------------------ clips
-    def frames(self, indices: Sequence[int]) -> tuple[np.ndarray | None, list[str]]:
+    def frames(self, indices: Sequence[int], upcoming: Sequence[int] | None = None) -> tuple[np.ndarray | None,
+                                                                                                list[str]]:
         problems: list[str] = []
         lo, hi = min(indices), max(indices)
+        self._wanted = None if upcoming is None else {*indices, *upcoming}
         behind = lo < min(self._buffer, default=self._next)
         retry = self._ended is not None and lo >= self._next  # past a decoding error: try again from there
         if not self._opened or behind or retry or (self._frames is not None and self._worth_seeking(lo)):
-            self._buffer.clear()
-            self._open(lo)
+            self._restart(lo)
         self._buffer = {i: f for i, f in self._buffer.items() if i >= lo}
         self._rgb = {id(f): self._rgb[id(f)] for f in self._buffer.values() if id(f) in self._rgb}
+        self._stale = {i for i in self._stale if i >= lo}
         self._advance(lo, hi)
+        if any(i in self._stale for i in indices):  # skipped before a clip asked for its position in a second
+            self._restart(lo)
+            self._advance(lo, hi)
         if self._ended is not None:
             problems.append(self._ended if self.index.path in self._ended else
                             f"{self.index.path}: {self._ended}")
@@ -267,6 +350,14 @@ class VideoClipReader:
             out = [img if img.shape == keep else _resized(img, keep) for img in out]
         return np.stack(out), problems
 
+    def _restart(self, first: int) -> None:
+        """A new pass from timeline frame ``first``: nothing of the old one is kept (a freed frame's id may be
+        reused by a new frame, so its RGB pixels go too)."""
+        self._buffer.clear()
+        self._rgb.clear()
+        self._stale.clear()
+        self._open(first)
+
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
@@ -276,7 +367,7 @@ class VideoClipReader:
 
     def __getstate__(self) -> dict[str, Any]:  # a DataLoader worker gets a closed reader and opens its own
         return {**self.__dict__, "_container": None, "_handle": None, "_frames": None, "_buffer": {}, "_rgb": {},
-                "_opened": False}
+                "_opened": False, "_clock": None, "_flagged": set(), "_stale": set()}
 
     def __del__(self) -> None:
         try:
