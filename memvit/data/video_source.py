@@ -17,10 +17,11 @@ there). Each DataLoader worker keeps whole streams (:class:`memvit.data.loader.S
 **Frames no clip shows are not decoded** where the codec allows it. The dataset tells the reader the
 frames the stream's next clips will ask for (their frame jitter included); every other packet goes to
 the decoder with ``skip_frame`` NONREF, which drops it unless other frames refer to it (H.264's and
-HEVC's non-reference frames: a third to a half of x264's output). Pixels are unchanged: a dropped
-frame is never a reference. Should a clip ask for a frame that was dropped (a reading order the
-dataset did not announce), the reader sees it (by the index's frame times, the frame on screen there
-would be the dropped one) and decodes that clip again from the last keyframe.
+HEVC's non-reference frames, a third to a half of x264's output; MPEG-4's and MPEG-2's B-frames;
+other codecs decode every frame, :data:`SKIPPING_DECODERS`). Pixels are unchanged: a dropped frame
+is never a reference. Should a clip ask for a frame that was dropped (a reading order the dataset
+did not announce), the reader sees it (by the index's frame times, the frame on screen there would
+be the dropped one) and decodes that clip again from the last keyframe, dropping nothing.
 
 **Index.** A video is indexed once, when the dataset is built, by reading its packets without
 decoding: the frame times give the timeline's length (where clips are clamped, as frame folders
@@ -55,6 +56,9 @@ AVA_VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")  # what AVA's download site ser
 VIDEO_EXTENSIONS = AVA_VIDEO_EXTENSIONS + (".mov", ".m4v", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
                                            ".flv", ".wmv", ".3gp", ".ogv")
 SEEK_MIN_GAP_S = 1.0
+# Decoders that read skip_frame for every packet (libdav1d, for one, reads it once when it opens: AV1 files
+# would lose frames for the whole pass); the others decode every frame.
+SKIPPING_DECODERS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video"})
 
 
 def find_videos(videos_dir: str | Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> dict[str, Path]:
@@ -189,8 +193,9 @@ class VideoClipReader:
         self.decoded = 0  # frames decoded, for the loader benchmark and tests
 
     # ------------------------------------------------------------------ decoding
-    def _open(self, first: int) -> None:
-        """A new pass whose first needed timeline index is ``first`` (seeking there when it pays)."""
+    def _open(self, first: int, decode_all: bool = False) -> None:
+        """A new pass whose first needed timeline index is ``first`` (seeking there when it pays); ``decode_all``:
+        skip no frame in this pass."""
         import av
 
         from ..streaming.video_io import VideoError, open_local
@@ -218,8 +223,9 @@ class VideoClipReader:
                     continue
             else:
                 use_seek = False
-            self._clock = (timeline.PtsClock(base, origin, tolerance, self.fps, self.start)
-                           if self.skip_unneeded and len(self.index.pts) else None)
+            skipping = (self.skip_unneeded and not decode_all and len(self.index.pts) > 0
+                        and stream.codec_context.name in SKIPPING_DECODERS)
+            self._clock = timeline.PtsClock(base, origin, tolerance, self.fps, self.start) if skipping else None
             self._flagged = set()
             decoded = timed_frames(self._container, stream, origin, {}, self._decode(stream))
             self._next, self._ended, self._opened = 0, None, True
@@ -324,8 +330,8 @@ class VideoClipReader:
         self._rgb = {id(f): self._rgb[id(f)] for f in self._buffer.values() if id(f) in self._rgb}
         self._stale = {i for i in self._stale if i >= lo}
         self._advance(lo, hi)
-        if any(i in self._stale for i in indices):  # skipped before a clip asked for its position in a second
-            self._restart(lo)
+        if any(i in self._stale for i in indices):  # skipped: the clip is not the one announced
+            self._restart(lo, decode_all=True)
             self._advance(lo, hi)
         if self._ended is not None:
             problems.append(self._ended if self.index.path in self._ended else
@@ -350,13 +356,13 @@ class VideoClipReader:
             out = [img if img.shape == keep else _resized(img, keep) for img in out]
         return np.stack(out), problems
 
-    def _restart(self, first: int) -> None:
+    def _restart(self, first: int, decode_all: bool = False) -> None:
         """A new pass from timeline frame ``first``: nothing of the old one is kept (a freed frame's id may be
         reused by a new frame, so its RGB pixels go too)."""
         self._buffer.clear()
         self._rgb.clear()
         self._stale.clear()
-        self._open(first)
+        self._open(first, decode_all)
 
     def close(self) -> None:
         if self._container is not None:
