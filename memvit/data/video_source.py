@@ -242,9 +242,8 @@ class VideoClipReader:
         raise AssertionError("unreachable: the second pass does not seek")
 
     def _decode(self, stream: Any) -> Iterator[Any]:
-        """The stream's frames, each packet sent with ``skip_frame`` NONREF unless it may be needed:
-        a decoder then drops it if no other frame refers to it (H.264's, HEVC's non-reference frames,
-        a third to a half of x264's output), and decodes it anyway otherwise."""
+        """The stream's frames; a packet no clip may need goes with ``skip_frame`` NONREF (the decoder drops it
+        unless other frames refer to it: the module docstring)."""
         context, skipping = stream.codec_context, False
         for packet in self._container.demux(stream):
             skip = packet.pts is not None and not self._needed(packet.pts)
