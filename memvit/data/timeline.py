@@ -37,6 +37,8 @@ Time = Fraction | int
 
 def _exact(value: Rational | float | str) -> Fraction:
     """A time or rate as an exact fraction (a float goes through its repr: 0.1 is 1/10)."""
+    if isinstance(value, Fraction):
+        return value  # no copy: this runs for every decoded frame
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
 
