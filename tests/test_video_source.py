@@ -36,12 +36,17 @@ def frame_image(k: int, rng_shift: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_video(path: Path, seconds: float, fps: int, gop: int, shift: int = 0) -> int:
+def write_video(path: Path, seconds: float, fps: int, gop: int | None = None, shift: int = 0, *,
+                codec: str = "libx264", b_frames: int | None = 2, options: dict[str, str] | None = None) -> int:
+    """``seconds`` of :func:`frame_image` at ``fps``; ``gop``, ``b_frames`` None: the encoder's default."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
-        stream.codec_context.gop_size = gop
-        stream.options = {"crf": "12", "bf": "2"}
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
+        stream.options = {"crf": "12"} if options is None else options
         count = int(seconds * fps)
         for k in range(count):
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
@@ -244,16 +249,7 @@ def test_frames_no_clip_shows_are_not_decoded_and_clips_stay_exact(tmp_path, fps
 
     rng = np.random.default_rng()
     path = tmp_path / "v.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
-        stream.options = {"crf": "12"}  # x264's default GOP and B-frames (bf 3, b-pyramid)
-        shift = int(rng.integers(0, 50))
-        for k in range(int(6 * fps)):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, 6, fps, shift=int(rng.integers(0, 50)), b_frames=None)  # x264's GOP, bf 3 and b-pyramid
     index = index_video(path, Fraction(0))
     assert len(index.pts) == 6 * fps
     everything = dataclasses.replace(index, pts=np.zeros(0, np.int64))  # no frame times: decodes every frame
@@ -325,17 +321,8 @@ def test_other_codecs_give_the_clips_of_a_full_decode(tmp_path, codec, suffix):
         pytest.skip(f"no {codec} encoder in this FFmpeg")
     rng = np.random.default_rng()
     path = tmp_path / f"v{suffix}"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
-        stream.codec_context.max_b_frames = 2
-        stream.options = {"preset": "12", "svtav1-params": "log-level=0"} if codec == "libsvtav1" else {}
-        shift = int(rng.integers(0, 50))
-        for k in range(120):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, 4, 30, shift=int(rng.integers(0, 50)), codec=codec,
+                options={"preset": "12", "svtav1-params": "log-level=0"} if codec == "libsvtav1" else {})
     index = index_video(path, Fraction(0))
     everything = dataclasses.replace(index, pts=np.zeros(0, np.int64))
     skipping, full = VideoClipReader(index, Fraction(0), threads=1), VideoClipReader(everything, Fraction(0))
