@@ -190,6 +190,7 @@ def get_default_config() -> CfgNode:
     c.TRAIN.EVAL_PERIOD = 10
     c.TRAIN.CHECKPOINT_PERIOD = 10
     c.TRAIN.CHECKPOINT_PERIOD_ITERS = 0  # ours: also checkpoint every N iterations (0: off)
+    c.TRAIN.STREAM_GROUPS = 1  # ours: groups of BATCH_SIZE streams taking turns, each with its memory (1: reference)
     c.TRAIN.AUTO_RESUME = True
     c.TRAIN.CHECKPOINT_FILE_PATH = ""
     c.TRAIN.CHECKPOINT_TYPE = "pytorch"

@@ -73,6 +73,33 @@ def test_each_row_walks_videos_keyframe_after_keyframe():
     assert first.epoch_keyframes(1) == StreamBatchSampler(keyframes, 3, shuffle=True, seed=0).epoch_keyframes(1)
 
 
+@pytest.mark.parametrize("n,world,batch,groups", [(37, 1, 2, 3), (50, 2, 3, 4), (90, 1, 4, 8), (7, 2, 2, 2)])
+def test_stream_groups_take_turns_over_the_streams_of_a_larger_batch(n, world, batch, groups):
+    """TRAIN.STREAM_GROUPS: G groups of B streams take turns, one per iteration; every stream walks
+    exactly the keyframes it walks in the layout of a batch of B x G streams, one per turn."""
+    keyframes = [(f"v{i // 11}", 902 + i % 11) for i in range(n)]
+    for rank in range(world):
+        grouped = StreamBatchSampler(keyframes, batch, num_replicas=world, rank=rank, shuffle=True, seed=5,
+                                     groups=groups)
+        wide = StreamBatchSampler(keyframes, batch * groups, num_replicas=world, rank=rank, shuffle=True, seed=5)
+        grouped.set_epoch(1)
+        wide.set_epoch(1)
+        assert len(grouped) == len(wide) * groups
+        walks: dict[int, list[int]] = {}
+        for k, b in enumerate(grouped):
+            per_group = batch * world
+            assert [key.stream for key in b] == [k % groups * per_group + rank + world * j for j in range(batch)]
+            for key in b:
+                walks.setdefault(key.stream, []).append(key.index)
+        expected: dict[int, list[int]] = {}
+        for b in wide:
+            for key in b:
+                expected.setdefault(key.stream, []).append(key.index)
+        assert walks == expected
+    with pytest.raises(ValueError, match="groups"):
+        StreamBatchSampler(keyframes, 2, wrap=False, groups=2)
+
+
 @pytest.mark.parametrize("n,world,batch", [(37, 1, 4), (50, 2, 3), (5, 2, 4)])
 def test_evaluation_layout_sees_every_keyframe_once_and_shrinks_only_at_the_end(n, world, batch):
     keyframes = [(f"v{i // 7}", 902 + i % 7) for i in range(n)]
@@ -98,7 +125,7 @@ def test_sampler_resumes_mid_epoch():
     fresh.set_epoch(3)  # the loop sets the epoch again: the position survives
     assert list(fresh) == full[5:]
     assert list(fresh) == full  # the next pass is a whole epoch again
-    with pytest.raises(ValueError, match="same data, batch size and world size"):
+    with pytest.raises(ValueError, match="same data, batch size, stream groups and world size"):
         StreamBatchSampler(keyframes, 2).load_state_dict(state)
 
 

@@ -294,6 +294,33 @@ def test_carry_memory_per_stream():
         assert other.num_cached == 1 and batch.memory.num_cached == before
 
 
+def test_groups_of_streams_taking_turns_each_attend_to_their_own_clips():
+    """TRAIN.STREAM_GROUPS: groups alternating on one model (GroupMemories) give each group the
+    outputs it gets alone with a memory of its own; after a reset they start from empty memory."""
+    from memvit.models.memory import GroupMemories
+
+    model = tiny()
+    alone = {group: tiny() for group in ("g0", "g1")}  # same seed: the same weights
+    turns = GroupMemories(model.memory)
+    clips = {group: [clip(2) for _ in range(4)] for group in alone}
+    ids = {"g0": ["a", "b"], "g1": ["c", "d"]}
+    with torch.no_grad():
+        for step in range(4):
+            for number, group in enumerate(alone):
+                turns.switch([2 * number, 2 * number + 1])
+                torch.testing.assert_close(model(clips[group][step], video_ids=ids[group]),
+                                           alone[group](clips[group][step], video_ids=ids[group]))
+        assert len(turns.waiting) == 1 and model.memory.num_cached == 4
+        restored = GroupMemories(model.memory)  # a checkpoint's round trip
+        restored.load_state_dict(turns.state_dict())
+        assert restored.running == turns.running and set(restored.waiting) == set(turns.waiting)
+        turns.reset()
+        assert model.memory.num_cached == 0 and not turns.waiting
+        turns.switch([0, 1])
+        torch.testing.assert_close(model(clips["g0"][0], video_ids=ids["g0"]),
+                                   tiny()(clips["g0"][0], video_ids=ids["g0"]))
+
+
 def test_memory_errors_and_rollback():
     model = tiny(head="ava")
     boxes = torch.tensor([[0, 1.0, 1, 30, 30]])

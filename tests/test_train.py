@@ -21,6 +21,7 @@ from ava_fixtures import CONFIG, ROOT, make_tiny_ava, overrides
 
 from memvit import train as memvit_train
 from memvit.checkpoint import read_checkpoint
+from memvit.cli import UserError
 from memvit.config import build_model, load_config
 from memvit.data.ava import ava_collate
 from memvit.data.loader import build_loader
@@ -109,6 +110,7 @@ def test_a_short_training_learns_what_a_clip_shows(tmp_path, gen, capsys):
     opts = data_overrides(data.root) + [
         "DATA.TRAIN_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE", "64", "DATA.TRAIN_JITTER_SCALES", "[64,72]",
         "SOLVER.MAX_EPOCH", "8", "TRAIN.EVAL_PERIOD", "0", "MEMVIT.ENABLE", "False", "DATA_LOADER.NUM_WORKERS", "0",
+        "TRAIN.STREAM_GROUPS", "4",  # 132 keyframes: streams of 9 (the quick start's 16 groups: 3, a third seen twice)
         "LOG_PERIOD", "1000", "RNG_SEED", str(seed % 3), "OUTPUT_DIR", str(tmp_path / "run")]
     assert memvit_train.main(["--cfg", CONFIG, *opts]) == 0
     capsys.readouterr()
@@ -227,6 +229,43 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert sum(1 for e in events if e.get("event") == "resumed") == 3
     assert_identical(final_state(out), final_state(reference))
+
+
+def test_stream_groups_resume_exactly_with_every_groups_memory(tiny_data, tmp_path):
+    """TRAIN.STREAM_GROUPS 2: a run stopped mid-epoch (SIGTERM) stores the memory of the group that
+    waits as well as the running one's, and its resumption ends bit for bit where the uninterrupted
+    run ends (without the waiting group's memory it would not)."""
+    extra = {"TRAIN.STREAM_GROUPS": 2, "TRAIN.BATCH_SIZE": 2, "SOLVER.MAX_EPOCH": 1, "DATA_LOADER.NUM_WORKERS": 1,
+             "TEST.ENABLE": False}
+    reference = tmp_path / "uninterrupted"
+    run = launch(["--cfg", CONFIG, *overrides(tiny_data, reference, extra)])
+    assert run.wait(timeout=600) == 0, run.stdout.read()
+    out = tmp_path / "interrupted"
+    args = ["--cfg", CONFIG, *overrides(tiny_data, out, extra)]
+    proc = launch(args)
+    wait_for_iteration(out / "log.jsonl", proc, 0, 4)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0
+    stopped = read_checkpoint(out / "checkpoints" / "checkpoint_last.pyth")
+    assert stopped["train_state"]["iters_per_epoch"] >= 8
+    assert 4 <= stopped["train_state"]["progress"]["iteration"] < stopped["train_state"]["iters_per_epoch"]
+    waiting = stopped["rank_states"][0]["memory_groups"]["waiting"]
+    assert len(waiting) == 1 and waiting[0][1]["video_ids"]  # the other group's clips, kept
+    proc = launch(args)
+    assert proc.wait(timeout=600) == 0, proc.stdout.read()
+    assert_identical(final_state(out), final_state(reference))
+
+
+@pytest.mark.parametrize("groups, warned", [(2, False), (4, True)])
+def test_stream_groups_too_many_for_the_data_are_said_at_start(tiny_data, tmp_path, caplog, groups, warned):
+    """Streams shorter than the memory's reach (many groups on little data) fill the memory seldom: said at start."""
+    cfg = load_config(CONFIG, overrides(tiny_data, tmp_path, {"TRAIN.STREAM_GROUPS": groups, "TRAIN.BATCH_SIZE": 2}))
+    with caplog.at_level(logging.WARNING, logger="memvit.training.trainer"):
+        trainer = Trainer(cfg, World())
+    assert trainer.sampler.streams == 2 * groups
+    assert ("seldom full" in caplog.text) == warned
+    with pytest.raises(UserError, match="TRAIN.STREAM_GROUPS 0"):
+        Trainer(load_config(CONFIG, overrides(tiny_data, tmp_path, {"TRAIN.STREAM_GROUPS": 0})), World())
 
 
 def test_damaged_checkpoint_is_skipped_on_resume(tiny_data, tmp_path, caplog):

@@ -27,14 +27,16 @@ def stream_sampler(cfg: Any, dataset: Any, split: str, *, batch_size: int | None
                    rank: int = 0) -> Any:
     """The stream order of ``split`` for one process. ``"train"``: the videos shuffled every epoch
     (seed ``RNG_SEED``), streams that wrap around so every row has a keyframe in every iteration,
-    ``batch_size`` streams (default ``TRAIN.BATCH_SIZE``). Any other split: in order, no keyframe
-    twice, ``TEST.BATCH_SIZE`` streams (or ``batch_size``)."""
+    ``batch_size`` streams (default ``TRAIN.BATCH_SIZE``) in each of ``TRAIN.STREAM_GROUPS`` groups
+    that take turns. Any other split: in order, no keyframe twice, ``TEST.BATCH_SIZE`` streams (or
+    ``batch_size``)."""
     from .streams import StreamBatchSampler
 
     train = split == "train"
     batch = batch_size or (cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE)
     return StreamBatchSampler(dataset.keyframe_ids(), batch, num_replicas=num_replicas, rank=rank,
-                              shuffle=train, wrap=train, seed=cfg.RNG_SEED)
+                              shuffle=train, wrap=train, seed=cfg.RNG_SEED,
+                              groups=cfg.TRAIN.STREAM_GROUPS if train else 1)
 
 
 def stream_loader(cfg: Any, dataset: Any, sampler: Any, *, device: torch.device | str = "cpu",

@@ -9,6 +9,13 @@ list (videos in an order shuffled per epoch, seconds ascending) is cut into
 ``k``-th keyframe; rank ``r`` owns streams ``r, r + W, r + 2W, ...`` as its rows (the
 reference's ``DistributedSampler(shuffle=False)`` over its re-mapped indices, written out).
 
+Consecutive batches of that layout show the same few videos for as long as a stream stays in
+one video (a video's seconds, batch after batch): on a small set the gradient steps are far from
+independent, and a model trained from scratch learns slowly. ``groups > 1`` (ours,
+``TRAIN.STREAM_GROUPS``) cuts ``groups`` times as many streams and lets groups of ``S`` of them
+take turns, one group per iteration; every stream still walks its seconds in order, one per turn
+of its group, and each group keeps its own memory (:class:`memvit.models.memory.GroupMemories`).
+
 :class:`StreamBatchSampler` is a batch sampler for a map-style dataset: it yields, per
 iteration, a list of :class:`StreamKey` (keyframe index, epoch, stream), so every augmentation
 draw can be derived from the key (per video and epoch) and any number of DataLoader workers
@@ -57,22 +64,26 @@ class StreamBatchSampler:
             ones last, so only the batch's last rows run dry (the model's memory keeps using
             the first rows of a shrinking batch).
         seed: base of the per-epoch shuffle.
+        groups: groups of ``batch_size * num_replicas`` streams that take turns, one per
+            iteration (ours; 1: the reference's layout); training layout (``wrap``) only.
     """
 
     def __init__(self, keyframes: Sequence[tuple[Any, int]], batch_size: int, *, num_replicas: int = 1,
-                 rank: int = 0, shuffle: bool = False, wrap: bool = True, seed: int = 0) -> None:
+                 rank: int = 0, shuffle: bool = False, wrap: bool = True, seed: int = 0, groups: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        if groups < 1 or (groups > 1 and not wrap):
+            raise ValueError(f"groups must be >= 1, and 1 without wrap (evaluation); got {groups}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
         if not keyframes:
             raise ValueError("no keyframes: nothing to sample (check the box files and the frame lists)")
         self.keyframes = [(video, int(sec)) for video, sec in keyframes]
         self.batch_size, self.num_replicas, self.rank = batch_size, num_replicas, rank
-        self.shuffle, self.wrap, self.seed = shuffle, wrap, seed
+        self.shuffle, self.wrap, self.seed, self.groups = shuffle, wrap, seed, groups
         self.epoch = 0
         self.start_iteration = 0  # set by load_state_dict: the next __iter__ resumes there
-        self.streams = batch_size * num_replicas
+        self.streams = batch_size * num_replicas * groups
         by_video: dict[Any, list[int]] = {}
         for index, (video, _) in enumerate(self.keyframes):
             by_video.setdefault(video, []).append(index)
@@ -94,18 +105,21 @@ class StreamBatchSampler:
 
     def __len__(self) -> int:
         """Iterations per epoch (this rank's rows run out no earlier than the last one)."""
-        return max(self.stream_lengths())
+        return max(self.stream_lengths()) * self.groups
 
     def batches(self, epoch: int) -> list[list[StreamKey]]:
-        """Every batch of an epoch for this rank: row ``j`` is global stream ``rank + W * j``."""
+        """Every batch of an epoch for this rank. Iteration ``k`` is step ``k // G`` of group
+        ``g = k % G``; its row ``j`` is global stream ``g * B * W + rank + W * j``."""
         order = self.epoch_keyframes(epoch)
         n, lengths = len(order), self.stream_lengths()
         starts = [sum(lengths[:s]) for s in range(self.streams)] if not self.wrap else \
             [s * lengths[0] for s in range(self.streams)]
-        rows = [self.rank + self.num_replicas * j for j in range(self.batch_size)]
+        per_group = self.batch_size * self.num_replicas
         out = []
         for k in range(len(self)):
-            batch = [StreamKey(order[(starts[s] + k) % n], epoch, s) for s in rows if k < lengths[s]]
+            group, step = k % self.groups, k // self.groups
+            rows = [group * per_group + self.rank + self.num_replicas * j for j in range(self.batch_size)]
+            batch = [StreamKey(order[(starts[s] + step) % n], epoch, s) for s in rows if step < lengths[s]]
             if batch:
                 out.append(batch)
         return out
@@ -131,6 +145,6 @@ class StreamBatchSampler:
         if state["streams"] != self.streams or state["keyframes"] != len(self.keyframes):
             raise ValueError(f"cannot resume: the saved stream layout has {state['streams']} streams over "
                              f"{state['keyframes']} keyframes, this one {self.streams} over {len(self.keyframes)} "
-                             "(same data, batch size and world size are needed)")
+                             "(same data, batch size, stream groups and world size are needed)")
         self.epoch = int(state["epoch"])
         self.start_iteration = int(state["iteration"])

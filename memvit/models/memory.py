@@ -274,6 +274,49 @@ class MemoryState:
                                        v=entry.v.index_fill(0, index, 0.0))
 
 
+class GroupMemories:
+    """The memories of groups of streams that take turns on one model (``TRAIN.STREAM_GROUPS``,
+    :class:`memvit.data.streams.StreamBatchSampler`): the model's memory holds the group that
+    runs; the others wait as snapshots, so each group attends to its own earlier clips only."""
+
+    def __init__(self, memory: MemoryState) -> None:
+        self.memory = memory
+        self.running: tuple[int, ...] | None = None
+        self.waiting: dict[tuple[int, ...], MemorySnapshot] = {}
+
+    def switch(self, group: Sequence[int]) -> None:
+        """Make ``group`` (its stream ids) the running one: park the running group's memory and
+        restore ``group``'s (empty the first time it runs)."""
+        group = tuple(int(s) for s in group)
+        if group == self.running:
+            return
+        if self.running is not None:
+            self.waiting[self.running] = self.memory.get_state()
+        snapshot = self.waiting.pop(group, None)
+        if snapshot is None:
+            self.memory.reset()
+        else:
+            self.memory.set_state(snapshot)
+        self.running = group
+
+    def reset(self) -> None:
+        """Forget every group's memory (a new epoch)."""
+        self.running, self.waiting = None, {}
+        self.memory.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint stores to resume exactly: the running group and every parked memory
+        (:meth:`MemorySnapshot.state_dict`); the running memory itself is the model's."""
+        return {"running": None if self.running is None else list(self.running),
+                "waiting": [[list(group), snapshot.state_dict()] for group, snapshot in self.waiting.items()]}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """The inverse of :meth:`state_dict` (the running group's memory is set on the model separately)."""
+        self.running = None if state["running"] is None else tuple(state["running"])
+        self.waiting = {tuple(group): MemorySnapshot.from_state_dict(snapshot, device)
+                        for group, snapshot in state["waiting"]}
+
+
 @dataclass
 class GatheredMemory:
     """What one layer attends to besides the current clip: selected clips, oldest first."""

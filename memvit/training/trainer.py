@@ -73,6 +73,7 @@ class Trainer:
         from ..config import build_model
         from ..data.ava import build_ava_dataset, keyframe_count_text
         from ..data.loader import stream_sampler
+        from ..models.memory import GroupMemories
         from .solver import build_optimizer, build_schedule, lr_scale
 
         cfg, world = self.cfg, self.world
@@ -80,6 +81,9 @@ class Trainer:
             raise ConfigError(f"TRAIN.DATASET {cfg.TRAIN.DATASET!r}: memvit trains on AVA ('ava')")
         if cfg.MODEL.LOSS_FUNC != "bce":
             raise ConfigError(f"MODEL.LOSS_FUNC {cfg.MODEL.LOSS_FUNC!r}: the AVA detector trains with 'bce'")
+        if not isinstance(cfg.TRAIN.STREAM_GROUPS, int) or cfg.TRAIN.STREAM_GROUPS < 1:
+            raise ConfigError(f"TRAIN.STREAM_GROUPS {cfg.TRAIN.STREAM_GROUPS!r}: the number of stream groups taking "
+                              "turns must be an integer >= 1 (1: the reference's layout)")
         self.out_dir = cfg.OUTPUT_DIR
         self.checkpoint_dir = os.path.join(self.out_dir, CHECKPOINT_DIR)
         torch.manual_seed(cfg.RNG_SEED)  # identical initial weights on every process
@@ -96,13 +100,21 @@ class Trainer:
         self.sampler = stream_sampler(cfg, self.dataset, "train", batch_size=self.batch,
                                       num_replicas=world.world_size, rank=world.rank)
         self.iters_per_epoch = len(self.sampler)
+        groups = self.sampler.groups
+        self.group_memories = GroupMemories(self.module.memory) if groups > 1 and self.module.memory else None
+        stream_length = self.sampler.stream_lengths()[0]
+        if self.group_memories is not None and stream_length < self.module.memory.keep_max_len and world.rank == 0:
+            logger.warning("TRAIN.STREAM_GROUPS %d: each stream holds %d keyframes, fewer than the %d clips the memory "
+                           "reaches over, so it is seldom full; lower TRAIN.STREAM_GROUPS for this data", groups,
+                           stream_length, self.module.memory.keep_max_len)
         self.logs = RunLog(self.out_dir, enabled=world.rank == 0)
         if world.rank == 0:
             os.makedirs(self.out_dir, exist_ok=True)
-            logger.info("training data: %s; %d processes x %d streams = global batch %d; %d iterations per epoch; "
+            logger.info("training data: %s; %d processes x %d streams = global batch %d%s; %d iterations per epoch; "
                         "learning rate x%.3g (BASE_LR %.4g -> %.4g)", keyframe_count_text(self.dataset),
-                        world.world_size, self.batch, self.global_batch, self.iters_per_epoch, scale,
-                        cfg.SOLVER.BASE_LR, self.schedule.base_lr)
+                        world.world_size, self.batch, self.global_batch,
+                        f", {groups} groups of streams taking turns" if groups > 1 else "", self.iters_per_epoch,
+                        scale, cfg.SOLVER.BASE_LR, self.schedule.base_lr)
             if cfg.LOG_MODEL_INFO:
                 params = sum(p.numel() for p in self.model.parameters())
                 logger.info("model: %s parameters", f"{params:,}")
@@ -219,6 +231,8 @@ class Trainer:
             set_rng_state(mine["rng"])
             if mine["memory"] is not None and self.module.memory is not None:
                 self.module.memory.set_state(MemorySnapshot.from_state_dict(mine["memory"], self.world.device))
+            if mine.get("memory_groups") is not None and self.group_memories is not None:
+                self.group_memories.load_state_dict(mine["memory_groups"], self.world.device)
         else:
             logger.warning("%s was written by %d processes, this run has %d: continuing at the next epoch with "
                            "fresh memory and random state", path, len(ranks), self.world.world_size)
@@ -263,7 +277,7 @@ class Trainer:
         cfg, world, p = self.cfg, self.world, self.progress
         self.sampler.set_epoch(p.epoch)
         if p.iteration == 0 and self.module.memory is not None:
-            self.module.memory.reset()  # a new epoch starts every stream afresh
+            (self.group_memories or self.module.memory).reset()  # a new epoch starts every stream afresh
         self.model.train()
         bar = tqdm(total=self.iters_per_epoch, initial=p.iteration, desc=f"epoch {p.epoch + 1}/{cfg.SOLVER.MAX_EPOCH}",
                    disable=world.rank != 0, dynamic_ncols=True, unit="it", mininterval=progress_interval())
@@ -304,6 +318,8 @@ class Trainer:
         video = batch["video"].to(device, non_blocking=True)
         boxes = batch["boxes"].to(device, non_blocking=True)
         labels = batch["labels"].to(device, non_blocking=True)
+        if self.group_memories is not None:
+            self.group_memories.switch(batch["streams"])  # this group's own earlier clips
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.TRAIN.MIXED_PRECISION):
             scores = self.model(video, video_ids=batch["video_ids"], boxes=boxes)
         scores = scores.float()
@@ -367,7 +383,8 @@ class Trainer:
         p = self.progress
         mid_epoch = p.iteration > 0
         memory = self.module.memory.get_state().state_dict() if (mid_epoch and self.module.memory) else None
-        mine = {"rng": rng_state(), "memory": memory}
+        groups = self.group_memories.state_dict() if (mid_epoch and self.group_memories) else None
+        mine = {"rng": rng_state(), "memory": memory, "memory_groups": groups}
         ranks: list[Any] = [mine]
         if self.world.distributed:
             ranks = [None] * self.world.world_size
