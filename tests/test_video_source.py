@@ -239,6 +239,22 @@ def test_the_row_loader_resumes_mid_epoch_where_the_sampler_says(own_videos):
         torch.testing.assert_close(a["video"], b["video"])
 
 
+@pytest.mark.parametrize("workers,groups", [(2, 1), (2, 40), (0, 40)])
+def test_streams_taking_turns_keep_their_readers_open(own_videos, workers, groups):
+    """TRAIN.STREAM_GROUPS: a process serving many streams keeps a reader per stream, so no stream's turn
+    reopens its video and seeks (a reader cache smaller than the turns would miss every time)."""
+    from memvit.data.ava import build_ava_dataset
+    from memvit.data.loader import stream_loader, stream_sampler
+
+    cfg = cfg_for(own_videos, "videos")
+    cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.STREAM_GROUPS, cfg.DATA_LOADER.NUM_WORKERS = 4, groups, workers
+    dataset = build_ava_dataset(cfg, "train")
+    stream_loader(cfg, dataset, stream_sampler(cfg, dataset, "train"))
+    served = 4 // max(1, workers) * groups
+    assert dataset.source.open_readers >= served + 1
+    assert dataset.source.open_readers <= max(32, 2 * served)
+
+
 @pytest.mark.parametrize("fps,threads", [(30, 1), (25, 1), (60, 0)])
 def test_frames_no_clip_shows_are_not_decoded_and_clips_stay_exact(tmp_path, fps, threads):
     """Told the next clips' frames (as the dataset tells it), a reader skips the non-reference frames no clip

@@ -240,6 +240,12 @@ class VideoFiles:
         self.lengths = {video: index.length for video, index in self.indexes.items()}
         self._readers: OrderedDict[tuple[int, str], VideoClipReader] = OrderedDict()
 
+    def serve_streams(self, streams: int) -> None:
+        """Keep a reader open for each of the ``streams`` one process serves, and one more for each
+        stream crossing into its next video: streams taking turns (``TRAIN.STREAM_GROUPS``) would
+        otherwise close each other's readers before their next turn, and reopen and seek every clip."""
+        self.open_readers = max(type(self).open_readers, 2 * streams)
+
     def reader(self, video: str, stream: int = 0) -> VideoClipReader:
         """The reader of ``video`` for ``stream``: two streams in one video (the sampler cuts streams
         anywhere) each keep their own position, so neither makes the other seek."""
