@@ -154,7 +154,10 @@ def loader_cfg(data: Path, source: str, workers: int, batch: int, videos: Path |
               "AVA.ANNOTATION_DIR": data / "annotations", "DATA_LOADER.NUM_WORKERS": workers,
               "TRAIN.BATCH_SIZE": batch, "DATA.TRAIN_CROP_SIZE": size,
               "DATA.TRAIN_JITTER_SCALES": f"[{size}, {int(size * 1.125)}]",
-              "DATA.NUM_FRAMES": clip[0], "DATA.SAMPLING_RATE": clip[1]}
+              "DATA.NUM_FRAMES": clip[0], "DATA.SAMPLING_RATE": clip[1],
+              # the reference's stream layout, as in the committed results (16 groups of 8 streams
+              # would cut this set's 176 keyframes into streams of 2)
+              "TRAIN.STREAM_GROUPS": 1}
     if real:
         values.update({"AVA.TIMELINE_START": 0, "AVA.KEYFRAME_RANGE": "[]"})
     if source != "frames":
