@@ -6,6 +6,7 @@ reading order, and damaged files counted and reported, never raised in a worker.
 from __future__ import annotations
 
 import logging
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -237,6 +238,23 @@ def test_the_row_loader_resumes_mid_epoch_where_the_sampler_says(own_videos):
     assert [b["box_keys"] for b in rest] == [b["box_keys"] for b in whole[2:]]
     for a, b in zip(rest, whole[2:]):
         torch.testing.assert_close(a["video"], b["video"])
+
+
+def test_readers_opened_in_this_process_do_not_cross_a_fork(own_videos):
+    """A reader opened outside a DataLoader worker decodes with threads; in a forked child those threads are
+    gone and freeing the inherited decoder hung a worker once. Readers are closed before every fork."""
+    from memvit.data.ava import build_ava_dataset
+    from memvit.data.streams import StreamKey
+
+    dataset = build_ava_dataset(cfg_for(own_videos, "videos"), "train")
+    first = dataset[StreamKey(0, 0, 0)]
+    readers = list(dataset.source._readers.values())
+    assert readers and all(r._container is not None for r in readers)  # open here
+    pid = os.fork()
+    if pid == 0:  # the child: no open decoder inherited, nothing to free
+        os._exit(0 if all(r._container is None for r in readers) else 3)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    torch.testing.assert_close(dataset[StreamKey(0, 0, 0)]["video"], first["video"])  # reopened where it reads
 
 
 @pytest.mark.parametrize("workers,groups", [(2, 1), (2, 40), (0, 40)])

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -175,6 +177,7 @@ class VideoClipReader:
     skip_unneeded = True  # False: decode every frame (what the loader benchmark compares with)
 
     def __init__(self, index: VideoIndex, start: Fraction, fps: int = FPS, threads: int = 0) -> None:
+        _READERS.add(self)
         self.index, self.start, self.fps, self.threads = index, Fraction(start), fps, threads
         self._container: Any = None
         self._handle: Any = None
@@ -379,6 +382,20 @@ class VideoClipReader:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+_READERS: weakref.WeakSet[VideoClipReader] = weakref.WeakSet()
+
+
+def _close_readers_before_fork() -> None:
+    """A decoder with threads of its own must not cross a fork: in the child its threads are gone, and
+    freeing it there (a garbage collection in a DataLoader worker) waits for them forever, which hung a
+    worker once. The process that opened it closes it first; a closed reader reopens where it reads next."""
+    for reader in list(_READERS):
+        reader.close()
+
+
+os.register_at_fork(before=_close_readers_before_fork)
 
 
 def _resized(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
