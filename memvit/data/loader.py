@@ -54,11 +54,11 @@ def stream_loader(cfg: Any, dataset: Any, sampler: Any, *, device: torch.device 
     workers = cfg.DATA_LOADER.NUM_WORKERS
     pin = cfg.DATA_LOADER.PIN_MEMORY and torch.device(device).type == "cuda"
     generator = torch.Generator().manual_seed(cfg.RNG_SEED + epoch)
-    if getattr(dataset, "decodes_forward", False):  # row j on worker j % workers, in every group
-        rows = -(-sampler.batch_size // max(1, workers))
-        dataset.source.serve_streams(rows * getattr(sampler, "groups", 1))
-    if getattr(dataset, "decodes_forward", False) and workers > 1:
-        return StreamRowLoader(dataset, sampler, workers=workers, pin_memory=pin, generator=generator)
+    if getattr(dataset, "decodes_forward", False):
+        rows = -(-sampler.batch_size // max(1, workers))  # row j on worker j % workers, in every group
+        dataset.source.serve_streams(rows * sampler.groups)
+        if workers > 1:
+            return StreamRowLoader(dataset, sampler, workers=workers, pin_memory=pin, generator=generator)
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=ava_collate, num_workers=workers, generator=generator,
         pin_memory=pin, worker_init_fn=_ignore_sigterm)
