@@ -147,7 +147,7 @@ def real_set(given: Path, data: Path, copies: int, loops: int) -> Path:
 
 
 def loader_cfg(data: Path, source: str, workers: int, batch: int, videos: Path | None, size: int,
-               clip: tuple[int, int] = (8, 4), real: bool = False):
+               clip: tuple[int, int] = (8, 4), real: bool = False, groups: int = 1):
     from memvit.config import load_config
 
     values = {"AVA.FRAME_DIR": data / "frames", "AVA.FRAME_LIST_DIR": data / "frame_lists",
@@ -155,9 +155,9 @@ def loader_cfg(data: Path, source: str, workers: int, batch: int, videos: Path |
               "TRAIN.BATCH_SIZE": batch, "DATA.TRAIN_CROP_SIZE": size,
               "DATA.TRAIN_JITTER_SCALES": f"[{size}, {int(size * 1.125)}]",
               "DATA.NUM_FRAMES": clip[0], "DATA.SAMPLING_RATE": clip[1],
-              # the reference's stream layout, as in the committed results (16 groups of 8 streams
+              # default 1, the reference's stream layout (the quick start's 16 groups of 8 streams
               # would cut this set's 176 keyframes into streams of 2)
-              "TRAIN.STREAM_GROUPS": 1}
+              "TRAIN.STREAM_GROUPS": groups}
     if real:
         values.update({"AVA.TIMELINE_START": 0, "AVA.KEYFRAME_RANGE": "[]"})
     if source != "frames":
@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                         "times in a row (default: %(default)s)")
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=24)
+    parser.add_argument("--groups", type=int, default=1, help="TRAIN.STREAM_GROUPS (default: %(default)s, the "
+                        "reference's layout: video rows dealt out to the workers; a multiple of --workers: whole "
+                        "batches, as for frame folders)")
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="also time training (the config's model, a step "
@@ -279,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for name, train in runs:
                 cfg = loader_cfg(data, name, args.workers, args.batch, sources[name], args.crop, tuple(args.clip),
-                                 real=bool(args.real))
+                                 real=bool(args.real), groups=args.groups)
                 VideoClipReader.skip_unneeded = not name.startswith(FULL_DECODE)  # forked workers inherit it
                 seconds, clips, per_clip, first = time_epoch(cfg, args.train_iterations if train else args.iterations,
                                                              train)
@@ -292,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     frames = {train: statistics.median(rates["frames", train]) for train in {t for _, t in runs}}
     lines = [f"Loader throughput, {datetime.date.today().isoformat()}: {cpu_name()}, "
              f"{os.cpu_count()} cores; {described}; clip {args.clip[0]}x{args.clip[1]}, configs/synthetic.yaml "
-             f"training transform ({args.crop} px crop), batch {args.batch}, {args.workers} workers, "
+             f"training transform ({args.crop} px crop), batch {args.batch}, {args.groups} stream group(s), "
+             f"{args.workers} workers, "
              f"{args.iterations} iterations ({args.train_iterations} with a training step) x {args.rounds} rounds "
              "(interleaved).", "",
              "Clips/s after the first batch (steady state); the first batch (workers started, each stream's video "

@@ -286,6 +286,32 @@ def test_collate_builds_the_models_batch(tiny_data, tmp_path):
         ava_collate([test[0], wide])
 
 
+@pytest.mark.parametrize("size, workers", [(7, 3), (8, 2), (2, 3)])
+def test_rows_collated_by_their_workers_interleave_into_the_batch_of_all_rows(size, workers):
+    """Worker w collates rows w, w + N, ... (none: None); interleaved, they are ava_collate of all rows:
+    clips and per-row lists in row order, boxes by row with their row's index, labels and keys with them."""
+    from memvit.data.loader import interleave_rows
+
+    rng = np.random.default_rng()
+    samples = []
+    for row in range(size):
+        n = int(rng.integers(0, 4))  # a row may have no box
+        samples.append({"video": torch.randn(3, 2, 4, 5), "boxes": torch.rand(n, 4), "labels": torch.rand(n, 6),
+                        "ori_boxes": torch.rand(n, 4), "video_id": f"v{rng.integers(9)}", "sec": row * 7,
+                        "stream": int(rng.integers(100)), "problems": [f"row {row}"] * int(rng.integers(0, 2))})
+    parts = [ava_collate(samples[w::workers]) if samples[w::workers] else None for w in range(workers)]
+    merged, whole = interleave_rows(parts, size), ava_collate(samples)
+    for key in ("video", "boxes", "labels", "ori_boxes"):
+        assert torch.equal(merged[key], whole[key]), key
+    for key in ("box_keys", "video_ids", "secs", "streams"):
+        assert merged[key] == whole[key], key
+    assert sorted(merged["problems"]) == sorted(whole["problems"])
+    if parts[-1] is not None:  # a part of clips of another size
+        wide = [*parts[:-1], dict(parts[-1], video=torch.zeros(len(samples[workers - 1::workers]), 3, 2, 4, 6))]
+        with pytest.raises(ValueError, match="TEST.BATCH_SIZE 1"):
+            interleave_rows(wide, size)
+
+
 def test_workers_keep_the_stream_order(tiny_data, tmp_path):
     dataset = build_ava_dataset(tiny_cfg(tiny_data, tmp_path), "train")
 

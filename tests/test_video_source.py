@@ -182,24 +182,58 @@ def test_a_missing_video_folder_is_a_user_error(own_videos, tmp_path):
         build_ava_dataset(cfg, "test")
 
 
-def test_the_loader_keeps_each_stream_on_one_worker_and_gives_the_same_batches(own_videos):
-    """Two workers, rows dealt out (each decodes its own streams forward): the same batches, in the
-    same order, as one process."""
-    from memvit.data.loader import StreamRowLoader, build_loader
+class _WorkerTagged:
+    """A dataset whose samples name, among their problems, the DataLoader worker that read them."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        info = torch.utils.data.get_worker_info()
+        sample = self.dataset[key]
+        return {**sample, "problems": [*sample["problems"], f"worker {info.id if info else None}"]}
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_the_loader_keeps_each_stream_on_one_worker_and_gives_the_same_batches(own_videos, groups):
+    """Two workers, each decoding its own streams forward: the same batches, in the same order, as one
+    process. One group: the rows are dealt out and put back together in row order; groups a multiple of
+    the workers: whole batches, group g on worker g % 2."""
+    from memvit.data.loader import StreamRowLoader, stream_loader, stream_sampler
 
     cfg = cfg_for(own_videos, "videos")
-    cfg.TRAIN.BATCH_SIZE = 3
-    cfg.DATA_LOADER.NUM_WORKERS = 0
-    serial = list(build_loader(cfg, "train"))
-    cfg.DATA_LOADER.NUM_WORKERS = 2
-    loader = build_loader(cfg, "train")
-    assert isinstance(loader, StreamRowLoader) and len(loader) == len(serial)
-    parallel = list(loader)
-    assert len(parallel) == len(serial)
+    cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.STREAM_GROUPS = 3, groups
+    dataset = _WorkerTagged(build_ava_dataset(cfg, "train"))
+
+    def batches(workers):
+        cfg.DATA_LOADER.NUM_WORKERS = workers
+        sampler = stream_sampler(cfg, dataset, "train")
+        loader = stream_loader(cfg, dataset, sampler)
+        assert isinstance(loader, StreamRowLoader) == (groups == 1 and workers == 2)
+        return list(loader)
+
+    serial, parallel = batches(0), batches(2)
+    assert len(parallel) == len(serial) == len(stream_sampler(cfg, dataset, "train"))
+    workers_of: dict[int, set[str]] = {}
     for a, b in zip(serial, parallel):
-        assert a["box_keys"] == b["box_keys"] and a["streams"] == b["streams"]
+        assert a["box_keys"] == b["box_keys"] and a["streams"] == b["streams"] and a["secs"] == b["secs"]
         torch.testing.assert_close(a["video"], b["video"])
         torch.testing.assert_close(a["boxes"], b["boxes"])
+        torch.testing.assert_close(a["labels"], b["labels"])
+        assert a["problems"] == ["worker None"] * 3
+        tags = b["problems"]
+        assert len(tags) == 3  # one a row, in row order for whole batches (the parts' order for dealt rows)
+        rows = tags if groups > 1 else [tags[0], tags[2], tags[1]]  # worker 0 reads rows 0 and 2
+        for stream, tag in zip(b["streams"], rows):
+            workers_of.setdefault(stream, set()).add(tag)
+    assert all(len(tags) == 1 for tags in workers_of.values()), workers_of
+    assert set.union(*workers_of.values()) == {"worker 0", "worker 1"}
 
 
 def test_a_splits_videos_are_those_its_ground_truth_names(own_videos, tmp_path):
@@ -223,7 +257,7 @@ def test_the_row_loader_resumes_mid_epoch_where_the_sampler_says(own_videos):
     from memvit.data.loader import StreamRowLoader, stream_loader, stream_sampler
 
     cfg = cfg_for(own_videos, "videos")
-    cfg.TRAIN.BATCH_SIZE = 2
+    cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.STREAM_GROUPS = 2, 1  # one group: the rows are dealt out
     cfg.DATA_LOADER.NUM_WORKERS = 2
     dataset = build_ava_dataset(cfg, "train")
     sampler = stream_sampler(cfg, dataset, "train")

@@ -442,13 +442,17 @@ class AvaDataset(torch.utils.data.Dataset):
                 "sec": keyframe.sec, "stream": key.stream, "problems": problems}
 
 
-def ava_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack stream rows into the model's batch (boxes get their row's index as column 0)."""
-    sizes = {tuple(s["video"].shape) for s in samples}
+def check_clip_sizes(sizes: set[tuple[int, ...]]) -> None:
+    """Clips of one batch must have one size."""
     if len(sizes) > 1:
         raise ValueError(f"clips of different sizes {sorted(sizes)} cannot share a batch: full-frame test "
                          "clips of videos with other aspect ratios need TEST.BATCH_SIZE 1 per process "
                          "(the reference's setting) or a cropping mode")
+
+
+def ava_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack stream rows into the model's batch (boxes get their row's index as column 0)."""
+    check_clip_sizes({tuple(s["video"].shape) for s in samples})
     boxes = [torch.cat([torch.full((len(s["boxes"]), 1), float(i)), s["boxes"]], dim=1) for i, s in enumerate(samples)]
     return {
         "video": torch.stack([s["video"] for s in samples]),
@@ -538,5 +542,6 @@ def keyframe_count_text(dataset: AvaDataset) -> str:
 
 
 __all__ = ["AvaDataset", "AvaFrameVideo", "FrameFolders", "Keyframe", "MissingDataError", "VideoFiles", "ava_collate",
+           "check_clip_sizes",
            "build_ava_dataset", "index_videos", "load_keyframes", "read_frame_lists", "split_videos",
            "videos_named"]

@@ -7,13 +7,19 @@ Every batch row is one video stream, one keyframe per iteration, so the model's 
 each stream across iterations (:class:`memvit.data.streams.StreamBatchSampler`).
 
 **Which worker reads what.** A DataLoader hands whole batches to its workers in turn, so with ``N``
-workers each one reads every ``N``-th second of every stream. That suits frame folders (any frame
-is one file away) but not video files, where a worker would decode every stream's video through
-the seconds it skips. Datasets that decode forward (``AVA.VIDEO_DIR``: ``dataset.decodes_forward``)
-are read with the rows dealt out instead (:class:`StreamRowLoader`): worker ``w`` reads rows
-``w, w + N, ...`` of every batch, so it follows its own streams second after second and decodes
-each video once; the main process puts each batch back together in row order. The samples are
-the same either way (every draw comes from the sample's key, not from the worker)."""
+workers each one reads every ``N``-th batch. That suits frame folders (any frame is one file away)
+but not video files, where a worker must follow a stream second after second, or it decodes every
+stream's video through the seconds it skips. Datasets that decode forward (``AVA.VIDEO_DIR``:
+``dataset.decodes_forward``) therefore keep each stream on one worker:
+
+* with ``TRAIN.STREAM_GROUPS`` a multiple of ``N``, iteration ``k`` is a batch of group ``k % G``
+  and goes to worker ``k % N``: every group, and so every stream, stays on one worker, and whole
+  batches are dealt out as for frame folders (collated in the worker, nothing to merge);
+* otherwise the rows are dealt out (:class:`StreamRowLoader`): worker ``w`` reads rows
+  ``w, w + N, ...`` of every batch and collates them; the main process interleaves the workers'
+  parts back into row order (one copy of the clips).
+
+The samples are the same either way (every draw comes from the sample's key, not from the worker)."""
 
 from __future__ import annotations
 
@@ -55,9 +61,11 @@ def stream_loader(cfg: Any, dataset: Any, sampler: Any, *, device: torch.device 
     pin = cfg.DATA_LOADER.PIN_MEMORY and torch.device(device).type == "cuda"
     generator = torch.Generator().manual_seed(cfg.RNG_SEED + epoch)
     if getattr(dataset, "decodes_forward", False):
-        rows = -(-sampler.batch_size // max(1, workers))  # row j on worker j % workers, in every group
-        dataset.source.serve_streams(rows * sampler.groups)
-        if workers > 1:
+        whole_batches = workers <= 1 or sampler.groups % workers == 0  # group g on worker g % workers
+        per_worker = -(-sampler.batch_size * sampler.groups // max(1, workers)) if whole_batches else \
+            -(-sampler.batch_size // workers) * sampler.groups  # row j on worker j % workers, in every group
+        dataset.source.serve_streams(per_worker)
+        if not whole_batches:
             return StreamRowLoader(dataset, sampler, workers=workers, pin_memory=pin, generator=generator)
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=ava_collate, num_workers=workers, generator=generator,
@@ -65,23 +73,30 @@ def stream_loader(cfg: Any, dataset: Any, sampler: Any, *, device: torch.device 
 
 
 class _RowsOfWorker(torch.utils.data.IterableDataset):
-    """In DataLoader worker ``w`` of ``N``: for every batch, the samples of its rows ``w, w + N, ...``
-    (an empty list where it has none), so every worker yields one item per batch."""
+    """In DataLoader worker ``w`` of ``N``: for every batch, its rows ``w, w + N, ...`` collated
+    (None where it has none), so every worker yields one item per batch."""
 
     def __init__(self, dataset: Any, batches: list[list[Any]]) -> None:
         self.dataset, self.batches = dataset, batches
 
     def __iter__(self) -> Any:
+        from .ava import ava_collate
+
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for batch in self.batches:
-            yield [self.dataset[key] for key in batch[worker::workers]]
+            rows = batch[worker::workers]
+            yield ava_collate([self.dataset[key] for key in rows]) if rows else None
 
 
 class StreamRowLoader:
     """Batches of stream rows with each row's stream kept on one DataLoader worker (see the module
     docstring); iterates like the DataLoader it wraps, one :func:`memvit.data.ava.ava_collate` batch
-    per iteration of ``sampler``."""
+    per iteration of ``sampler``.
+
+    Each worker sends its rows as one collated part: sent row by row (four tensors a row, each its
+    own shared-memory block) and collated again here, the same clips cost about twice the CPU of
+    whole batches."""
 
     def __init__(self, dataset: Any, sampler: Any, *, workers: int, pin_memory: bool = False,
                  generator: torch.Generator | None = None) -> None:
@@ -92,18 +107,45 @@ class StreamRowLoader:
         return len(self.sampler) - self.sampler.start_iteration
 
     def __iter__(self) -> Any:
-        from .ava import ava_collate
-
         batches = list(self.sampler)  # consumes a resume point, as a DataLoader's iteration does
         loader = torch.utils.data.DataLoader(
             _RowsOfWorker(self.dataset, batches), batch_size=None, collate_fn=_as_is, num_workers=self.workers,
-            pin_memory=self.pin_memory, generator=self.generator, worker_init_fn=_ignore_sigterm)
+            generator=self.generator, worker_init_fn=_ignore_sigterm)
         parts = iter(loader)
-        for batch in batches:
-            rows: list[Any] = [None] * len(batch)
-            for worker in range(self.workers):  # DataLoader returns the workers' items in turn
-                rows[worker::self.workers] = next(parts)
-            yield ava_collate(rows)
+        for batch in batches:  # the DataLoader returns the workers' items in turn
+            yield interleave_rows([next(parts) for _ in range(self.workers)], len(batch), pin_memory=self.pin_memory)
+
+
+def interleave_rows(parts: list[dict[str, Any] | None], size: int, *, pin_memory: bool = False) -> dict[str, Any]:
+    """The batch of ``size`` rows whose rows ``w, w + N, ...`` are the rows of ``parts[w]`` (N parts, each an
+    :func:`memvit.data.ava.ava_collate` batch or None): what ``ava_collate`` gives for all rows at once, but
+    with the data problems in part order."""
+    from .ava import check_clip_sizes
+
+    workers = len(parts)
+    given = [(w, part) for w, part in enumerate(parts) if part is not None]
+    check_clip_sizes({(size, *part["video"].shape[1:]) for _, part in given})
+    first = given[0][1]["video"]
+    video = torch.empty((size, *first.shape[1:]), dtype=first.dtype, pin_memory=pin_memory)
+    for w, part in given:
+        video[w::workers] = part["video"]
+    # the boxes of a part's row r belong to row w + r * N; ava_collate orders boxes by row, then as a sample has them
+    rows = torch.cat([part["boxes"][:, 0] * workers + w for w, part in given])
+    order = torch.sort(rows, stable=True).indices
+    boxes = torch.cat([part["boxes"] for _, part in given])[order]
+    boxes[:, 0] = rows[order]
+    box_keys = [key for _, part in given for key in part["box_keys"]]
+    batch = {"video": video, "boxes": boxes,
+             "labels": torch.cat([part["labels"] for _, part in given])[order],
+             "ori_boxes": torch.cat([part["ori_boxes"] for _, part in given])[order],
+             "box_keys": [box_keys[i] for i in order.tolist()],
+             "problems": [problem for _, part in given for problem in part["problems"]]}
+    for name in ("video_ids", "secs", "streams"):
+        values: list[Any] = [None] * size
+        for w, part in given:
+            values[w::workers] = part[name]
+        batch[name] = values
+    return batch
 
 
 def _as_is(item: Any) -> Any:
@@ -126,4 +168,4 @@ def _ignore_sigterm(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-__all__ = ["StreamRowLoader", "build_loader", "stream_loader", "stream_sampler"]
+__all__ = ["StreamRowLoader", "build_loader", "interleave_rows", "stream_loader", "stream_sampler"]
