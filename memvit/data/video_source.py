@@ -12,7 +12,7 @@ from the folder ``prepare_ava`` writes from it, up to JPEG error.
 forward and keeps only the frames the current clip window needs (the next clip's window overlaps
 it). It seeks only where the stream jumps: backwards, or forward past a source keyframe that lies
 at least :data:`SEEK_MIN_GAP_S` ahead (decoding up to the target would cost more than restarting
-there). Each DataLoader worker keeps whole streams (:class:`memvit.data.loader.StreamRowLoader`).
+there). Each DataLoader worker keeps whole streams (:mod:`memvit.data.loader`, "Which worker reads what").
 
 **Frames no clip shows are not decoded** where the codec allows it. The dataset tells the reader the
 frames the stream's next clips will ask for (their frame jitter included); every other packet goes to
