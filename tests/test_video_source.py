@@ -141,6 +141,26 @@ def test_forward_reading_does_not_seek_and_gaps_past_keyframes_do(own_videos):
     assert reader.seeks == 2
 
 
+def test_between_clips_a_reader_holds_only_the_frames_the_next_clips_show(own_videos):
+    """A process serving many streams keeps a reader per stream between turns: each holds only the decoded
+    frames its announced next clips show (and their RGB), reads on without a step back, and closes its
+    decoder where the stream leaves the video; the clips are those of a reader that holds everything."""
+    index = index_video(own_videos / "videos" / "cam_a.mp4", Fraction(0))
+    lean, plain = VideoClipReader(index, Fraction(0)), VideoClipReader(index, Fraction(0))
+    rng = np.random.default_rng()
+    clips = [sorted(int(c) + int(rng.integers(-2, 3)) + k for k in range(-16, 16, 4))
+             for c in range(18, 133, 30)]  # every second, jittered
+    for k, indices in enumerate(clips):
+        upcoming = [i for clip in clips[k + 1:k + 3] for i in clip]
+        held, _ = lean.frames(indices, upcoming)
+        full, _ = plain.frames(indices)
+        np.testing.assert_array_equal(held, full)
+        assert set(lean._buffer) <= set(upcoming) and len(lean._rgb) <= len(lean._buffer)
+        assert len(lean._buffer) < len(plain._buffer) or not upcoming
+    assert lean.seeks == 1 and lean._container is None  # no step back; the last clip closed the decoder
+    assert lean.decoded <= plain.decoded
+
+
 def test_damaged_videos_are_reported_and_skipped_never_raised(own_videos, tmp_path, caplog):
     videos = tmp_path / "videos"
     videos.mkdir()

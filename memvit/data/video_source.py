@@ -356,7 +356,25 @@ class VideoClipReader:
             keep = out[len(out) // 2].shape
             problems.append(f"{self.index.path}: frame size changes inside the clip {sorted(shapes)}")
             out = [img if img.shape == keep else _resized(img, keep) for img in out]
-        return np.stack(out), problems
+        clip = np.stack(out)
+        if upcoming is not None:
+            self._keep_only(set(upcoming))
+        return clip, problems
+
+    def _keep_only(self, wanted: set[int]) -> None:
+        """Between clips, hold only the decoded frames the announced next clips show (none: the stream
+        leaves this video, so the decoder is closed too). A process serving many streams
+        (``TRAIN.STREAM_GROUPS``) holds a reader per stream between turns, and a whole 16x4 window of
+        1080p frames is about 0.3 GB. The next clip's first frame, when decoded, stays: the next call
+        does not take it for a step back."""
+        if not wanted:
+            self._buffer.clear()
+            self._rgb.clear()
+            self._stale.clear()
+            self.close()
+            return
+        self._buffer = {i: f for i, f in self._buffer.items() if i in wanted}
+        self._rgb = {id(f): self._rgb[id(f)] for f in self._buffer.values() if id(f) in self._rgb}
 
     def _restart(self, first: int, decode_all: bool = False) -> None:
         """A new pass from timeline frame ``first``: nothing of the old one is kept (a freed frame's id may be
