@@ -18,7 +18,7 @@ from ava_fixtures import CONFIG
 
 from memvit.config import load_config
 from memvit.data.ava import build_ava_dataset
-from memvit.data.ava_files import BoxRow, write_boxes_csv
+from memvit.data.ava_files import BoxRow, read_boxes_csv, write_boxes_csv
 from memvit.data.extract_frames import ExtractionParams
 from memvit.data.prepare_ava import prepare_ava
 from memvit.data.video_source import VideoClipReader, index_video
@@ -28,9 +28,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = (72, 96)  # H, W
 
 
-def frame_image(k: int, rng_shift: int) -> np.ndarray:
+def frame_image(k: int, rng_shift: int, size: tuple[int, int] = SIZE) -> np.ndarray:
     """Smooth content (codec- and JPEG-friendly) whose mean level encodes the frame number ``k``."""
-    h, w = SIZE
+    h, w = size
     y, x = np.mgrid[0:h, 0:w]
     base = (k * 7 + rng_shift) % 200 + 20
     img = np.stack([base + 0.2 * x, base + 0.1 * y, np.full_like(x, base, dtype=float)], axis=-1)
@@ -38,11 +38,12 @@ def frame_image(k: int, rng_shift: int) -> np.ndarray:
 
 
 def write_video(path: Path, seconds: float, fps: int, gop: int | None = None, shift: int = 0, *,
-                codec: str = "libx264", b_frames: int | None = 2, options: dict[str, str] | None = None) -> int:
+                codec: str = "libx264", b_frames: int | None = 2, options: dict[str, str] | None = None,
+                size: tuple[int, int] = SIZE) -> int:
     """``seconds`` of :func:`frame_image` at ``fps``; ``gop``, ``b_frames`` None: the encoder's default."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[1], size[0], "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
         if b_frames is not None:
@@ -50,7 +51,7 @@ def write_video(path: Path, seconds: float, fps: int, gop: int | None = None, sh
         stream.options = {"crf": "12"} if options is None else options
         count = int(seconds * fps)
         for k in range(count):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift), format="rgb24")):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, shift, size), format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -254,6 +255,35 @@ def test_the_loader_keeps_each_stream_on_one_worker_and_gives_the_same_batches(o
             workers_of.setdefault(stream, set()).add(tag)
     assert all(len(tags) == 1 for tags in workers_of.values()), workers_of
     assert set.union(*workers_of.values()) == {"worker 0", "worker 1"}
+
+
+def test_test_clips_of_other_sizes_are_evaluated_one_stream_at_a_time(own_videos, tmp_path, caplog):
+    """Full-frame test clips of a wider video cannot share a batch with the others: said at the start, and
+    the evaluation runs one stream per process instead of failing halfway (once it failed after training)."""
+    import shutil
+
+    from memvit.data.loader import build_loader
+
+    root = tmp_path / "own"
+    shutil.copytree(own_videos, root, ignore=shutil.ignore_patterns("frames_out"))
+    write_video(root / "videos" / "cam_w.mp4", 4.0, 25, 10, size=(72, 160))
+    boxes = root / "annotations" / "ava_val_predicted_boxes.csv"
+    rows = read_boxes_csv(boxes)
+    write_boxes_csv(boxes, [*rows, *(BoxRow("cam_w", sec, (0.2, 0.2, 0.5, 0.9), 1, 0.9) for sec in (1, 2, 3))])
+    cfg = cfg_for(root, "videos")
+    cfg.TEST.BATCH_SIZE = 3
+    with caplog.at_level(logging.WARNING, logger="memvit.data.loader"):
+        batches = list(build_loader(cfg, "test"))
+    assert "2 sizes (64x85 (2 videos, e.g. cam_a), 64x142 (1 videos, e.g. cam_w))" in caplog.text
+    assert "TEST.BATCH_SIZE 3 is taken as 1" in caplog.text
+    assert all(len(batch["video_ids"]) == 1 for batch in batches)
+    assert sorted((b["video_ids"][0], b["secs"][0]) for b in batches) == sorted(
+        {(row.video, row.sec) for row in read_boxes_csv(boxes)})
+    caplog.clear()
+    cfg.AVA.ANNOTATION_DIR = str(own_videos / "annotations")  # one size: batches of 3 as asked, nothing said
+    with caplog.at_level(logging.WARNING, logger="memvit.data.loader"):
+        assert max(len(b["video_ids"]) for b in build_loader(cfg, "test")) == 3
+    assert "taken as 1" not in caplog.text
 
 
 def test_a_splits_videos_are_those_its_ground_truth_names(own_videos, tmp_path):

@@ -34,6 +34,14 @@ def clip_window(center: int, num_frames: int, sampling_rate: int) -> np.ndarray:
     return np.arange(center - length // 2, center - length // 2 + length, sampling_rate)
 
 
+def short_side_scaled(height: int, width: int, size: int) -> tuple[int, int]:
+    """``(H, W)`` with the short side at ``size`` and the long side scaled and floored, as PySlowFast's cv2
+    scale and PyTorchVideo's ``short_side_scale``."""
+    if width < height:
+        return int(math.floor(height / width * size)), size
+    return size, int(math.floor(width / height * size))
+
+
 @dataclass(frozen=True)
 class AvaTransform:
     """PySlowFast's AVA pre-processing on PyTorchVideo's box-aware functions.
@@ -111,16 +119,19 @@ class AvaTransform:
             return PTVF.short_side_scale_with_boxes(clip, boxes.copy(), size, interpolation="bilinear",
                                                     backend="pytorch")
         height, width = frames.shape[1:3]
-        if width < height:
-            new_w, new_h = size, int(math.floor(height / width * size))
-            ratio = new_h / height
-        else:
-            new_w, new_h = int(math.floor(width / height * size)), size
-            ratio = new_w / width
+        new_h, new_w = short_side_scaled(height, width, size)
+        ratio = new_h / height if width < height else new_w / width
         if (new_h, new_w) != (height, width):
             frames = np.stack([cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for f in frames])
         clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
         return clip, boxes * ratio
+
+    def clip_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(H', W')`` of the val/test clips of ``height x width`` frames: the crop, or for test the whole
+        frame with its short side at the crop size (clips of different sizes cannot share a batch)."""
+        if self.mode != "test":
+            return self.crop_size, self.crop_size
+        return short_side_scaled(height, width, self.crop_size)
 
     def _crop(self, clip: Tensor, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:
         """Random crop with the offsets drawn from ``rng`` (PyTorchVideo's draws from torch's global
@@ -209,4 +220,5 @@ def transform_from_config(cfg: Any, split: str) -> AvaTransform:
         mean=recipe.mean, std=recipe.std, bgr=recipe.bgr, backend=recipe.backend, force_flip=recipe.force_flip)
 
 
-__all__ = ["AvaTransform", "ClipRecipe", "clip_recipe", "clip_window", "rgb_mean_std", "transform_from_config"]
+__all__ = ["AvaTransform", "ClipRecipe", "clip_recipe", "clip_window", "rgb_mean_std", "short_side_scaled",
+           "transform_from_config"]

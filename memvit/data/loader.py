@@ -23,11 +23,13 @@ The samples are the same either way (every draw comes from the sample's key, not
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
 import torch
 
+logger = logging.getLogger(__name__)
 
 def stream_sampler(cfg: Any, dataset: Any, split: str, *, batch_size: int | None = None, num_replicas: int = 1,
                    rank: int = 0) -> Any:
@@ -159,8 +161,32 @@ def build_loader(cfg: Any, split: str, *, num_replicas: int = 1, rank: int = 0, 
     from .ava import build_ava_dataset
 
     dataset = build_ava_dataset(cfg, split)
+    if split != "train":
+        batch_size = batch_for_clip_sizes(dataset, batch_size or cfg.TEST.BATCH_SIZE)
     sampler = stream_sampler(cfg, dataset, split, batch_size=batch_size, num_replicas=num_replicas, rank=rank)
     return stream_loader(cfg, dataset, sampler, device=device)
+
+
+def batch_for_clip_sizes(dataset: Any, batch: int) -> int:
+    """``batch``, or 1 where the split's clips come in more than one size (full-frame test clips of videos
+    with other aspect ratios, say from two cameras): such clips cannot share a batch, and finding that out
+    in the middle of an evaluation, after training, would lose it. One stream per process is the
+    reference's setting (TEST.BATCH_SIZE 1); the log says so at the evaluation's start."""
+    if batch <= 1:
+        return batch
+    videos_of: dict[tuple[int, int], list[str]] = {}
+    for video in sorted({keyframe.video for keyframe in dataset.keyframes}):
+        frame = dataset.source.frame_size(video)
+        if frame is not None:
+            videos_of.setdefault(dataset.transform.clip_size(*frame), []).append(video)
+    if len(videos_of) <= 1:
+        return batch
+    sizes = ", ".join(f"{h}x{w} ({len(videos)} videos, e.g. {videos[0]})"
+                      for (h, w), videos in sorted(videos_of.items()))
+    logger.warning("evaluation: the clips of this split come in %d sizes (%s); clips of different sizes cannot "
+                   "share a batch, so TEST.BATCH_SIZE %d is taken as 1 here (one stream per process, the "
+                   "reference's setting)", len(videos_of), sizes, batch)
+    return 1
 
 
 def _ignore_sigterm(worker_id: int) -> None:
@@ -168,4 +194,5 @@ def _ignore_sigterm(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-__all__ = ["StreamRowLoader", "build_loader", "interleave_rows", "stream_loader", "stream_sampler"]
+__all__ = ["StreamRowLoader", "batch_for_clip_sizes", "build_loader", "interleave_rows", "stream_loader",
+           "stream_sampler"]
