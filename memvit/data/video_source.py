@@ -324,7 +324,8 @@ class VideoClipReader:
         problems: list[str] = []
         lo, hi = min(indices), max(indices)
         self._wanted = None if upcoming is None else {*indices, *upcoming}
-        behind = lo < min(self._buffer, default=self._next)
+        # a frame the pass went by and no longer holds (between clips only the announced ones are held)
+        behind = any(i < self._next and i not in self._buffer and i not in self._stale for i in indices)
         retry = self._ended is not None and lo >= self._next  # past a decoding error: try again from there
         if not self._opened or behind or retry or (self._frames is not None and self._worth_seeking(lo)):
             self._restart(lo)
@@ -365,8 +366,7 @@ class VideoClipReader:
         """Between clips, hold only the decoded frames the announced next clips show (none: the stream
         leaves this video, so the decoder is closed too). A process serving many streams
         (``TRAIN.STREAM_GROUPS``) holds a reader per stream between turns, and a whole 16x4 window of
-        1080p frames is about 0.3 GB. The next clip's first frame, when decoded, stays: the next call
-        does not take it for a step back."""
+        1080p frames is about 0.3 GB. A clip that asks for a frame no longer held starts a new pass there."""
         if not wanted:
             self._buffer.clear()
             self._rgb.clear()
