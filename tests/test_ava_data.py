@@ -328,6 +328,33 @@ def test_workers_keep_the_stream_order(tiny_data, tmp_path):
         assert torch.equal(video_a, video_b)  # augmentation comes from the key, not from the worker
 
 
+def test_an_error_raised_in_a_worker_ends_the_run_instead_of_hanging_it():
+    """Our workers ignore SIGTERM (the main process handles it), which multiprocessing sends its daemonic
+    children at exit: after an error raised in a worker, a failed evaluation once waited forever."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from memvit.data import loader
+
+class Data(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        if i == 9:
+            raise ValueError("sample 9 is bad")
+        return torch.zeros(3)
+
+for batch in torch.utils.data.DataLoader(Data(), batch_size=4, num_workers=2, worker_init_fn=loader._ignore_sigterm):
+    pass
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "sample 9 is bad" in result.stderr, result.stderr[-2000:]
+    assert "killed by signal" not in result.stderr  # the workers' end is not reported as a second error
+
+
 # ---------------------------------------------------------------------------------- bad data
 def test_bad_data_errors_name_the_file(tiny_data, tmp_path):
     broken = tmp_path / "broken"

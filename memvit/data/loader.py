@@ -23,13 +23,16 @@ The samples are the same either way (every draw comes from the sample's key, not
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
 import signal
 from typing import Any
 
 import torch
 
 logger = logging.getLogger(__name__)
+
 
 def stream_sampler(cfg: Any, dataset: Any, split: str, *, batch_size: int | None = None, num_replicas: int = 1,
                    rank: int = 0) -> Any:
@@ -96,9 +99,9 @@ class StreamRowLoader:
     docstring); iterates like the DataLoader it wraps, one :func:`memvit.data.ava.ava_collate` batch
     per iteration of ``sampler``.
 
-    Each worker sends its rows as one collated part: sent row by row (four tensors a row, each its
-    own shared-memory block) and collated again here, the same clips cost about twice the CPU of
-    whole batches."""
+    Each worker collates its rows and sends them as one part. Sent row by row (four tensors a row,
+    each its own shared-memory block) and collated again here, the same clips cost about twice the
+    CPU of whole batches."""
 
     def __init__(self, dataset: Any, sampler: Any, *, workers: int, pin_memory: bool = False,
                  generator: torch.Generator | None = None) -> None:
@@ -170,8 +173,8 @@ def build_loader(cfg: Any, split: str, *, num_replicas: int = 1, rank: int = 0, 
 def batch_for_clip_sizes(dataset: Any, batch: int) -> int:
     """``batch``, or 1 where the split's clips come in more than one size (full-frame test clips of videos
     with other aspect ratios, say from two cameras): such clips cannot share a batch, and finding that out
-    in the middle of an evaluation, after training, would lose it. One stream per process is the
-    reference's setting (TEST.BATCH_SIZE 1); the log says so at the evaluation's start."""
+    in the middle of an evaluation, after training, would lose it. One stream per process is how the
+    reference tests (it asserts NUM_GPUS == TEST.BATCH_SIZE); the log says so at the evaluation's start."""
     if batch <= 1:
         return batch
     videos_of: dict[tuple[int, int], list[str]] = {}
@@ -184,14 +187,31 @@ def batch_for_clip_sizes(dataset: Any, batch: int) -> int:
     sizes = ", ".join(f"{h}x{w} ({len(videos)} videos, e.g. {videos[0]})"
                       for (h, w), videos in sorted(videos_of.items()))
     logger.warning("evaluation: the clips of this split come in %d sizes (%s); clips of different sizes cannot "
-                   "share a batch, so TEST.BATCH_SIZE %d is taken as 1 here (one stream per process, the "
-                   "reference's setting)", len(videos_of), sizes, batch)
+                   "share a batch, so TEST.BATCH_SIZE %d is taken as 1 here: one stream per process, as the "
+                   "reference tests (it runs TEST.BATCH_SIZE processes); with fewer processes the split is cut "
+                   "into fewer streams than the reference's", len(videos_of), sizes, batch)
     return 1
 
 
 def _ignore_sigterm(worker_id: int) -> None:
-    """DataLoader workers leave SIGTERM to the main process."""
+    """DataLoader workers leave SIGTERM to the main process (see :func:`_kill_workers_at_exit`)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _kill_workers_at_exit() -> None:
+    """Daemonic children die with the main process: multiprocessing sends them SIGTERM at exit, then waits.
+    Our workers ignore SIGTERM, so a worker still running at exit, as after an error raised in a worker (its
+    traceback keeps the loader alive), made a failed run wait forever instead of exiting; they are killed
+    first (torch's SIGCHLD check, which would report the kill as a second error, is reset). Registered after
+    multiprocessing's own exit function, so it runs before it."""
+    workers = [process for process in multiprocessing.active_children() if process.daemon]
+    if workers:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for process in workers:
+        process.kill()
+
+
+atexit.register(_kill_workers_at_exit)
 
 
 __all__ = ["StreamRowLoader", "batch_for_clip_sizes", "build_loader", "interleave_rows", "stream_loader",
