@@ -126,11 +126,9 @@ class AvaTransform:
         clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
         return clip, boxes * ratio
 
-    def clip_size(self, height: int, width: int) -> tuple[int, int]:
-        """``(H', W')`` of the val/test clips of ``height x width`` frames: the crop, or for test the whole
-        frame with its short side at the crop size (clips of different sizes cannot share a batch)."""
-        if self.mode != "test":
-            return self.crop_size, self.crop_size
+    def full_frame_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(H', W')`` of a test clip of ``height x width`` frames: the whole frame, its short side at the
+        crop size (test clips of different sizes cannot share a batch)."""
         return short_side_scaled(height, width, self.crop_size)
 
     def _crop(self, clip: Tensor, boxes: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:

@@ -67,9 +67,11 @@ def stream_loader(cfg: Any, dataset: Any, sampler: Any, *, device: torch.device 
     generator = torch.Generator().manual_seed(cfg.RNG_SEED + epoch)
     if getattr(dataset, "decodes_forward", False):
         whole_batches = workers <= 1 or sampler.groups % workers == 0  # group g on worker g % workers
-        per_worker = -(-sampler.batch_size * sampler.groups // max(1, workers)) if whole_batches else \
-            -(-sampler.batch_size // workers) * sampler.groups  # row j on worker j % workers, in every group
-        dataset.source.serve_streams(per_worker)
+        if whole_batches:  # a worker serves its groups' rows
+            rows, groups = sampler.batch_size, -(-sampler.groups // max(1, workers))
+        else:  # row j on worker j % workers, in every group
+            rows, groups = -(-sampler.batch_size // workers), sampler.groups
+        dataset.source.serve_streams(rows * groups)
         if not whole_batches:
             return StreamRowLoader(dataset, sampler, workers=workers, pin_memory=pin, generator=generator)
     return torch.utils.data.DataLoader(
@@ -175,13 +177,13 @@ def batch_for_clip_sizes(dataset: Any, batch: int) -> int:
     with other aspect ratios, say from two cameras): such clips cannot share a batch, and finding that out
     in the middle of an evaluation, after training, would lose it. One stream per process is how the
     reference tests (it asserts NUM_GPUS == TEST.BATCH_SIZE); the log says so at the evaluation's start."""
-    if batch <= 1:
+    if batch <= 1 or dataset.transform.mode != "test":  # val clips are centre crops: one size
         return batch
     videos_of: dict[tuple[int, int], list[str]] = {}
     for video in sorted({keyframe.video for keyframe in dataset.keyframes}):
         frame = dataset.source.frame_size(video)
         if frame is not None:
-            videos_of.setdefault(dataset.transform.clip_size(*frame), []).append(video)
+            videos_of.setdefault(dataset.transform.full_frame_size(*frame), []).append(video)
     if len(videos_of) <= 1:
         return batch
     sizes = ", ".join(f"{h}x{w} ({len(videos)} videos, e.g. {videos[0]})"
